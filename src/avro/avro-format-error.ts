@@ -1,0 +1,7 @@
+/** Input that is not a valid Avro object-container file; `file` names it for the user. */
+export class AvroFormatError extends Error {
+  constructor(readonly file: string, detail: string) {
+    super(`${file}: ${detail}`);
+    this.name = 'AvroFormatError';
+  }
+}

@@ -1,0 +1,171 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { ConfigError } from '../config/config-error.js';
+import { loadConfig, type ConfigFlags, type Requirement } from '../config/load-config.js';
+import { FatalError, errorMessage } from '../errors.js';
+import type { CommandSummary } from '../events.js';
+import { createLimiter } from '../limit.js';
+import { Bucket } from '../s3/bucket.js';
+import { createS3Client } from '../s3/create-s3-client.js';
+import { createSiteWiseClient, listTimeSeriesIds } from '../sitewise/list-time-series.js';
+import { acquireWorkLock } from '../work-lock.js';
+import type { Context } from '../commands/context.js';
+import { download } from '../commands/download.js';
+import { merge } from '../commands/merge.js';
+import { upload } from '../commands/upload.js';
+import { run } from '../commands/run.js';
+import { athenaDdl } from '../commands/athena-ddl.js';
+import { createRenderer } from './render.js';
+
+const EXIT_DAY_FAILED = 1;
+const EXIT_USAGE = 2;
+
+interface CliFlags extends ConfigFlags {
+  quiet?: boolean;
+  verbose?: boolean;
+  logFormat: 'text' | 'json';
+  dryRun?: boolean;
+}
+
+const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+function withCommonOptions(cmd: Command, example: string): Command {
+  return cmd
+    .option('-c, --config <file>', 'config file', 'config.yml')
+    .option('--from <day>', 'first day: YYYY-MM-DD, today, yesterday or today-N (overrides date_range.date_start)')
+    .option('--to <day>', 'last day, inclusive (overrides date_range.date_end)')
+    .option('--profile <name>', 'AWS profile (overrides credentials.profile)')
+    .option('--work-dir <dir>', 'local work folder (overrides local_dirs.work_dir, default /tmp/sitewise)')
+    .option('--concurrency <n>', 'parallel S3 transfers (default 16)')
+    .option('-q, --quiet', 'only errors and the final summary')
+    .option('-v, --verbose', 'per-object detail')
+    .addOption(new Option('--log-format <format>', 'text, or json: one JSON object per event').choices(['text', 'json']).default('text'))
+    .addHelpText('after', `\nExample:\n  ${example}\n`);
+}
+
+async function execute(stage: 'download' | 'merge' | 'upload' | 'run', flags: CliFlags): Promise<void> {
+  const needs: Requirement[] = {
+    download: ['cold-bucket', 'dest-bucket', 'dates'] as Requirement[],
+    merge: [] as Requirement[],
+    upload: ['dest-bucket'] as Requirement[],
+    run: ['cold-bucket', 'dest-bucket', 'dates'] as Requirement[],
+  }[stage];
+  const config = await loadConfig(flags, needs);
+  const render = createRenderer({
+    format: flags.logFormat,
+    quiet: flags.quiet ?? false,
+    verbose: flags.verbose ?? false,
+    tty: Boolean(process.stderr.isTTY) && flags.logFormat === 'text',
+  });
+  const s3 = stage === 'merge' ? undefined : createS3Client(config);
+  const sitewise = config.timeseriesType === 'ALL' ? undefined : createSiteWiseClient(config);
+  let known: Promise<Set<string> | undefined> | undefined;
+  const ctx: Context = {
+    config,
+    emit: render,
+    cold: s3 && config.coldBucket ? new Bucket(s3, config.coldBucket) : undefined,
+    dest: s3 && config.destBucket ? new Bucket(s3, config.destBucket) : undefined,
+    knownSeries: () => {
+      known ??= sitewise ? listTimeSeriesIds(sitewise, config.timeseriesType as 'ASSOCIATED' | 'DISASSOCIATED') : Promise.resolve(undefined);
+      return known;
+    },
+    transfers: createLimiter(config.concurrency),
+  };
+  const release = flags.dryRun ? async () => {} : await acquireWorkLock(config.workDir);
+  let summary: CommandSummary;
+  try {
+    summary =
+      stage === 'download' ? await download(ctx, { dryRun: flags.dryRun })
+      : stage === 'merge' ? await merge(ctx)
+      : stage === 'upload' ? await upload(ctx)
+      : await run(ctx);
+  } finally {
+    render.finish();
+    await release();
+    s3?.destroy();
+    sitewise?.destroy();
+  }
+  if (summary.failed.length > 0) process.exitCode = EXIT_DAY_FAILED;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('sitewise-repartition')
+    .description('Re-partition AWS IoT SiteWise cold-tier Avro exports into one Avro file per day, exactly once.')
+    .version(pkg.version)
+    .showSuggestionAfterError(true)
+    .showHelpAfterError('(add --help for usage)')
+    .addHelpText(
+      'after',
+      `
+Order: download -> merge -> upload (or run, which does all three day by day).
+
+Examples:
+  sitewise-repartition download --config config.yml --from 2023-01-01 --to 2023-01-31
+  sitewise-repartition merge --config config.yml
+  sitewise-repartition upload --config config.yml
+  sitewise-repartition run --from yesterday --to today      # from cron
+  sitewise-repartition athena-ddl > table.sql
+`,
+    );
+  withCommonOptions(
+    program.command('download').description('list each day of the cold tier, select objects not merged yet, download them to <work>/raw/<day>/'),
+    'sitewise-repartition download --from 2023-01-01 --to 2023-01-07 --dry-run',
+  )
+    .option('--dry-run', 'print what would be selected for each day and why the rest is skipped; write nothing')
+    .action((flags: CliFlags) => execute('download', flags));
+  withCommonOptions(
+    program.command('merge').alias('repartition').description('merge each downloaded day into one snappy Avro file plus timeseries.txt in <work>/merged/<day>/'),
+    'sitewise-repartition merge --work-dir /data/sitewise',
+  ).action((flags: CliFlags) => execute('merge', flags));
+  withCommonOptions(
+    program.command('upload').description('upload each merged day, verify it, commit its ledger and index, then remove its local folders'),
+    'sitewise-repartition upload --config /etc/sitewise/config.yml',
+  ).action((flags: CliFlags) => execute('upload', flags));
+  withCommonOptions(
+    program.command('run').description('download, merge and upload day by day (local disk holds only the days in flight)'),
+    'sitewise-repartition run --from today-2 --to today --quiet',
+  ).action((flags: CliFlags) => execute('run', flags));
+  program
+    .command('athena-ddl')
+    .description('print the Athena CREATE EXTERNAL TABLE statement for the merged output (partition projection, no crawler)')
+    .option('-c, --config <file>', 'config file', 'config.yml')
+    .option('--table <name>', 'table name', 'sitewise_repartitioned')
+    .option('--database <name>', 'database name', 'default')
+    .addHelpText('after', '\nExample:\n  sitewise-repartition athena-ddl --table plant_data > create-table.sql\n')
+    .action(async (flags: { config: string; table: string; database: string }) => {
+      const config = await loadConfig({ config: flags.config }, ['dest-bucket']);
+      process.stdout.write(athenaDdl(config, flags));
+    });
+  return program;
+}
+
+async function main(): Promise<void> {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  // Everything written locally goes through temporary names, so stopping at any point is safe to resume.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      process.stderr.write(`\n${signal}: stopped; run the same command again to resume\n`);
+      process.exit(130);
+    });
+  }
+  const program = buildProgram().exitOverride();
+  try {
+    await program.parseAsync(process.argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
+    } else if (err instanceof ConfigError) {
+      for (const p of err.problems) process.stderr.write(`config error: ${p}\n`);
+      process.exitCode = EXIT_USAGE;
+    } else if (err instanceof FatalError) {
+      process.stderr.write(`error: ${err.message}\n`);
+      process.exitCode = EXIT_DAY_FAILED;
+    } else {
+      process.stderr.write(`internal error (a bug, please report it): ${err instanceof Error ? (err.stack ?? err.message) : errorMessage(err)}\n`);
+      process.exitCode = EXIT_DAY_FAILED;
+    }
+  }
+}
+
+await main();

@@ -1,0 +1,110 @@
+import type { Emit, ProgressEvent } from '../events.js';
+
+export interface RenderOptions {
+  format: 'text' | 'json';
+  quiet: boolean;
+  verbose: boolean;
+  /** stderr is a terminal: show a live progress line there. */
+  tty: boolean;
+  out?: NodeJS.WritableStream;
+  err?: NodeJS.WritableStream;
+}
+
+const PROGRESS_INTERVAL_MS = 200;
+
+function formatBytes(n: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+function formatSeconds(s: number): string {
+  return s < 60 ? `${Math.round(s)}s` : `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
+}
+
+/**
+ * Text for people and cron (plain lines; a live progress line only on a
+ * terminal), or one JSON object per event for log shipping. Failures and
+ * warnings go to stderr, results to stdout.
+ */
+export function createRenderer(options: RenderOptions): Emit & { finish(): void } {
+  const out = options.out ?? process.stdout;
+  const err = options.err ?? process.stderr;
+  let statusShown = false;
+  let lastStatus = 0;
+  const started = new Map<string, { t0: number }>();
+
+  const clearStatus = () => {
+    if (statusShown) {
+      err.write('\r\x1b[2K');
+      statusShown = false;
+    }
+  };
+  const line = (stream: NodeJS.WritableStream, text: string) => {
+    clearStatus();
+    stream.write(`${text}\n`);
+  };
+
+  const progress = (e: Extract<ProgressEvent, { type: 'progress' }>) => {
+    const now = Date.now();
+    const key = `${e.stage}:${e.day}`;
+    const s = started.get(key) ?? { t0: now };
+    started.set(key, s);
+    const finished = e.totalObjects > 0 && e.doneObjects === e.totalObjects;
+    if (!finished && now - lastStatus < PROGRESS_INTERVAL_MS) return;
+    lastStatus = now;
+    const elapsed = Math.max(0.001, (now - s.t0) / 1000);
+    const rate = e.doneBytes / elapsed;
+    const eta = e.totalBytes > 0 && rate > 0 ? ` ETA ${formatSeconds((e.totalBytes - e.doneBytes) / rate)}` : '';
+    const objects = e.totalObjects > 0 ? `${e.doneObjects}/${e.totalObjects} objects ` : '';
+    const bytes = e.totalBytes > 0 ? `${formatBytes(e.doneBytes)}/${formatBytes(e.totalBytes)}` : formatBytes(e.doneBytes);
+    err.write(`\r\x1b[2K${e.stage} ${e.day}: ${objects}${bytes} ${formatBytes(rate)}/s${eta}`);
+    statusShown = true;
+  };
+
+  const emit = (e: ProgressEvent) => {
+    if (options.format === 'json') {
+      if (e.type === 'progress' && !options.verbose) return;
+      if (e.type === 'log' && e.level === 'detail' && !options.verbose) return;
+      const isError = (e.type === 'day-end' && e.status === 'failed') || (e.type === 'log' && e.level === 'warn');
+      (isError ? err : out).write(`${JSON.stringify({ time: new Date().toISOString(), ...e })}\n`);
+      return;
+    }
+    switch (e.type) {
+      case 'progress':
+        if (options.tty && !options.quiet) progress(e);
+        return;
+      case 'log':
+        if (e.level === 'warn') line(err, `${e.day ? `${e.day}: ` : ''}WARNING: ${e.message.trim()}`);
+        else if (!options.quiet && (e.level === 'info' || options.verbose)) line(out, e.message);
+        return;
+      case 'day-end': {
+        if (e.status === 'failed') {
+          line(err, `${e.stage} ${e.day}: FAILED: ${e.error ?? 'unknown error'}`);
+          return;
+        }
+        if (options.quiet) return;
+        const parts = [
+          e.objects !== undefined ? `${e.objects} objects` : '',
+          e.bytes !== undefined ? formatBytes(e.bytes) : '',
+          e.records !== undefined ? `${e.records} records` : '',
+          e.path ? `${e.path} path` : '',
+          e.reason ?? '',
+        ].filter(Boolean);
+        line(out, `${e.stage} ${e.day}: ${e.status}${parts.length ? ` (${parts.join(', ')})` : ''} in ${e.seconds.toFixed(1)}s`);
+        return;
+      }
+      case 'command-end': {
+        line(out, `${e.stage}: ${e.done} days done, ${e.skipped} skipped, ${e.failed} failed in ${e.seconds.toFixed(1)}s`);
+        for (const f of e.failedDays) line(err, `  failed ${f.day}: ${f.error}`);
+        if (e.failed === 0 && !options.quiet) line(out, '\nScript execution successfully completed!!');
+        return;
+      }
+    }
+  };
+  return Object.assign(emit, { finish: clearStatus });
+}

@@ -1,0 +1,54 @@
+import { RAW_DATUM_SCHEMA } from '../avro/raw-schema.js';
+import type { Config } from '../config/load-config.js';
+
+const HIVE_TYPES: Record<string, string> = { string: 'string', long: 'bigint', int: 'int', double: 'double', boolean: 'boolean' };
+
+/** First year the projection covers; SiteWise's cold tier dates from 2021. */
+const FIRST_YEAR = 2020;
+const LAST_YEAR = 2099;
+
+function hiveType(type: string | readonly string[]): string {
+  const t = typeof type === 'string' ? type : type.find((x) => x !== 'null')!;
+  return HIVE_TYPES[t]!;
+}
+
+function identifier(name: string, what: string): string {
+  if (!/^[a-z_][a-z0-9_]*$/i.test(name)) throw new Error(`${what} '${name}' must be letters, digits and '_'`);
+  return `\`${name.toLowerCase()}\``;
+}
+
+/**
+ * Athena DDL for the merged output: Avro with the raw schema, partitioned by
+ * startYear/startMonth/startDay with partition projection matching the key
+ * layout upload writes (`startYear=2023/startMonth=1/startDay=7/`, not
+ * zero-padded), so no crawler or MSCK REPAIR is needed.
+ */
+export function athenaDdl(config: Config, names: { table: string; database: string }): string {
+  const location = `s3://${config.destBucket}/${config.dataPrefix}`;
+  const columns = RAW_DATUM_SCHEMA.fields.map((f) => `  ${identifier(f.name, 'column')} ${hiveType(f.type)}`).join(',\n');
+  const schema = JSON.stringify(RAW_DATUM_SCHEMA);
+  return `CREATE EXTERNAL TABLE IF NOT EXISTS ${identifier(names.database, 'database')}.${identifier(names.table, 'table')} (
+${columns}
+)
+PARTITIONED BY (
+  \`startyear\` int,
+  \`startmonth\` int,
+  \`startday\` int
+)
+ROW FORMAT SERDE 'org.apache.hadoop.hive.serde2.avro.AvroSerDe'
+WITH SERDEPROPERTIES ('avro.schema.literal'='${schema}')
+STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.avro.AvroContainerInputFormat'
+OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.avro.AvroContainerOutputFormat'
+LOCATION '${location}'
+TBLPROPERTIES (
+  'projection.enabled'='true',
+  'projection.startyear.type'='integer',
+  'projection.startyear.range'='${FIRST_YEAR},${LAST_YEAR}',
+  'projection.startmonth.type'='integer',
+  'projection.startmonth.range'='1,12',
+  'projection.startday.type'='integer',
+  'projection.startday.range'='1,31',
+  'storage.location.template'='${location}startYear=\${startyear}/startMonth=\${startmonth}/startDay=\${startday}/'
+);
+`;
+}

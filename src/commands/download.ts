@@ -1,0 +1,144 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { DayError } from '../errors.js';
+import type { CommandSummary, DayOutcome } from '../events.js';
+import { adoptOriginal } from '../ledger/adopt-original.js';
+import { formatIndex, mergedObjects, readIndex, readLedger, writeLedger, type Ledger } from '../ledger/ledger.js';
+import { mapLimit } from '../limit.js';
+import { dayFolderName, dayPrefix, daysDescending, isoDay, type Day } from '../partition/day.js';
+import { localName, MANIFEST_FILE, rawDayDir, writeFileAtomic, type DownloadManifest } from '../partition/local-day.js';
+import { selectObjects, type Selection } from '../partition/select-objects.js';
+import type { ObjectInfo } from '../s3/bucket.js';
+import { need, forEachDay, seconds, type Context } from './context.js';
+
+export interface DownloadOptions {
+  dryRun?: boolean;
+}
+
+/** How many example keys a warning shows. */
+const EXAMPLES = 3;
+
+export async function download(ctx: Context, options: DownloadOptions = {}): Promise<CommandSummary> {
+  const { from, to } = ctx.config;
+  const days = daysDescending(need(from, 'date_start'), need(to, 'date_end'));
+  return forEachDay(ctx, 'download', days, 1, (day) => downloadDay(ctx, day, options));
+}
+
+/** What a day's download found; `selection` is undefined when the cold tier had nothing for the day. */
+export interface DayPlan {
+  listed: ObjectInfo[];
+  selection?: Selection;
+  previousIds: string[];
+}
+
+export async function downloadDay(ctx: Context, day: Day, options: DownloadOptions = {}): Promise<DayOutcome> {
+  const { config, emit } = ctx;
+  const name = isoDay(day);
+  const log = (message: string, level: 'info' | 'warn' | 'detail' = 'info') => emit({ type: 'log', stage: 'download', day: name, level, message });
+  log(`Reviewing --> year: ${day.year}, month: ${day.month}, day: ${day.day}`);
+  const plan = await planDay(ctx, day, options);
+  const { selection } = plan;
+  if (!selection) {
+    log('\tNo Cold tier data! Skipping this day');
+    return { status: 'skipped', reason: 'no cold-tier data' };
+  }
+  const bytes = selection.selected.reduce((n, o) => n + o.size, 0);
+  const newSeries = new Set(selection.selected.map((o) => o.seriesId));
+  if (plan.previousIds.length > 0) log(`\t# of timeseries previously processed: ${plan.previousIds.length}`);
+  reportSkipped(selection, log);
+  if (selection.unsafe.length > 0) {
+    throw new DayError(`key(s) with '.', '..' or empty path segments would be written outside the day folder, refusing the day: ${selection.unsafe.slice(0, EXAMPLES).join(', ')}`);
+  }
+  if (options.dryRun) {
+    log(`\twould download ${selection.selected.length} objects of ${newSeries.size} series, ${bytes} bytes`);
+    for (const o of selection.selected) log(`\t  ${o.key} (${o.size} bytes)`, 'detail');
+    return { status: selection.selected.length ? 'done' : 'skipped', objects: selection.selected.length, bytes, reason: 'dry run' };
+  }
+  const dir = rawDayDir(config, day);
+  if (selection.selected.length === 0) {
+    log('\tSkip, no new data');
+    await rm(dir, { recursive: true, force: true });
+    return { status: 'skipped', reason: 'no new data' };
+  }
+  log(`\t# of new timeseries detected: ${newSeries.size}`);
+  log('\tFound data, starting to download');
+  log('\tDownloading S3 objects to local filesystem..');
+  const t0 = Date.now();
+  await fetchSelected(ctx, day, dir, plan, selection);
+  log(`\t\t** Download time: ${seconds(t0)} secs **`);
+  return { status: 'done', objects: selection.selected.length, bytes };
+}
+
+function reportSkipped(selection: Selection, log: (m: string, level?: 'info' | 'warn' | 'detail') => void) {
+  const examples = (keys: string[]) => keys.slice(0, EXAMPLES).join(', ') + (keys.length > EXAMPLES ? ', ...' : '');
+  if (selection.alreadyMerged > 0) log(`\t${selection.alreadyMerged} objects already merged (in the ledger)`, 'detail');
+  if (selection.notListed.length > 0) log(`\t${selection.notListed.length} objects of series not in ListTimeSeries, skipped: ${examples(selection.notListed)}`, 'detail');
+  if (selection.unparseable.length > 0) log(`\t${selection.unparseable.length} keys are not cold-tier data files, skipped: ${examples(selection.unparseable)}`, 'warn');
+  for (const o of selection.changed) {
+    log(`\t${o.key} changed since it was merged (now ${o.size} bytes, ETag ${o.etag}); not merged again. See README "Changed source objects"`, 'warn');
+  }
+}
+
+/** Lists the day, reads the ledger (adopting an original-written destination) and selects what is new. */
+async function planDay(ctx: Context, day: Day, options: DownloadOptions): Promise<DayPlan> {
+  const { config } = ctx;
+  const cold = need(ctx.cold, 'cold bucket');
+  const dest = need(ctx.dest, 'destination bucket');
+  const listed = await cold.list(dayPrefix(config.coldPrefix, day));
+  if (listed.length === 0) return { listed, previousIds: [] };
+  let ledger: Ledger | undefined = await readLedger(dest, config.indexPrefix, day);
+  const previousIds = (await readIndex(dest, config.indexPrefix, day)) ?? [];
+  if (!ledger && previousIds.length > 0) {
+    ctx.emit({ type: 'log', stage: 'download', day: isoDay(day), level: 'info', message: '\tdestination written by the original tool: finding which objects it merged' });
+    ledger = await adoptOriginal({ day, indexIds: previousIds, listed, cold, dest, dataPrefix: config.dataPrefix, concurrency: config.concurrency });
+    const adopted = ledger.batches.reduce((n, b) => n + b.objects.length, 0);
+    ctx.emit({ type: 'log', stage: 'download', day: isoDay(day), level: 'info', message: `\tadopted ${adopted} objects in ${ledger.batches.length} merged files into the ledger` });
+    if (!options.dryRun) await writeLedger(dest, config.indexPrefix, day, ledger);
+  }
+  const known = await need(ctx.knownSeries, 'series lookup')();
+  return { listed, previousIds, selection: selectObjects(listed, mergedObjects(ledger), known) };
+}
+
+/**
+ * Downloads the selection into the day folder, keeping files already there
+ * complete and unchanged (resume), dropping stale ones, and writes the
+ * manifest last: merge only takes a day whose manifest exists.
+ */
+async function fetchSelected(ctx: Context, day: Day, dir: string, plan: DayPlan, selection: Selection): Promise<void> {
+  const { config, emit } = ctx;
+  const cold = need(ctx.cold, 'cold bucket');
+  const prefix = dayPrefix(config.coldPrefix, day);
+  await mkdir(dir, { recursive: true });
+  await rm(path.join(dir, MANIFEST_FILE), { force: true });
+  const objects = selection.selected.map((o) => ({ ...o, file: localName(o.key, prefix) }));
+  const wanted = new Set(objects.map((o) => o.file));
+  for (const entry of await readdir(dir)) {
+    if (entry.endsWith('.avro') && !wanted.has(entry)) await rm(path.join(dir, entry), { force: true });
+    if (entry.endsWith('.part')) await rm(path.join(dir, entry), { force: true });
+  }
+  await writeFileAtomic(path.join(dir, 'timeseries-previous.txt'), formatIndex(plan.previousIds));
+  await writeFileAtomic(path.join(dir, 'timeseries-new.txt'), formatIndex(objects.map((o) => o.seriesId)));
+  const totalBytes = objects.reduce((n, o) => n + o.size, 0);
+  let doneObjects = 0;
+  let doneBytes = 0;
+  await mapLimit(objects, config.concurrency, async (o) => {
+    const file = path.join(dir, o.file);
+    if (!(await isComplete(file, o))) await ctx.transfers(() => cold.download(o, file));
+    doneObjects++;
+    doneBytes += o.size;
+    emit({ type: 'progress', stage: 'download', day: isoDay(day), doneObjects, totalObjects: objects.length, doneBytes, totalBytes });
+  });
+  const manifest: DownloadManifest = { day: dayFolderName(day), coldBucket: cold.name, objects, previousIds: plan.previousIds };
+  await writeFileAtomic(path.join(dir, MANIFEST_FILE), JSON.stringify(manifest));
+}
+
+/** A local copy counts only if its size and MD5 match the listing (multipart ETags: fetched again). */
+async function isComplete(file: string, o: ObjectInfo): Promise<boolean> {
+  const size = await stat(file).then((s) => s.size, () => -1);
+  if (size !== o.size || !/^[0-9a-f]{32}$/.test(o.etag)) return false;
+  const md5 = createHash('md5');
+  for await (const chunk of createReadStream(file)) md5.update(chunk as Buffer);
+  return md5.digest('hex') === o.etag;
+}

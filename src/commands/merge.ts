@@ -1,0 +1,97 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { mergeFiles } from '../avro/merge-files.js';
+import { DayError } from '../errors.js';
+import type { CommandSummary, DayOutcome } from '../events.js';
+import { formatIndex } from '../ledger/ledger.js';
+import { compareDays, isoDay, parseDayFolderName, type Day } from '../partition/day.js';
+import {
+  batchHash,
+  BATCH_FILE,
+  MANIFEST_FILE,
+  mergedDayDir,
+  mergedFileName,
+  rawDayDir,
+  readJson,
+  writeFileAtomic,
+  type DownloadManifest,
+  type MergedBatch,
+} from '../partition/local-day.js';
+import { forEachDay, seconds, type Context } from './context.js';
+
+/** Local day folders under `dir`, oldest first; other entries are left alone. */
+export async function listDayFolders(dir: string): Promise<Day[]> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return [];
+    throw err;
+  });
+  return entries
+    .filter((e) => e.isDirectory())
+    .map((e) => parseDayFolderName(e.name))
+    .filter((d): d is Day => d !== undefined)
+    .sort(compareDays);
+}
+
+export async function merge(ctx: Context): Promise<CommandSummary> {
+  ctx.emit({ type: 'log', stage: 'merge', level: 'info', message: 'Started merging AVRO data files and index files for each day' });
+  const days = await listDayFolders(ctx.config.rawDir);
+  return forEachDay(ctx, 'merge', days, 2, (day) => mergeDay(ctx, day));
+}
+
+/**
+ * Merges a downloaded day into one snappy Avro file named after its inputs,
+ * plus timeseries.txt and batch.json. Redone only when the output is missing or
+ * was made from another set of inputs.
+ */
+export async function mergeDay(ctx: Context, day: Day): Promise<DayOutcome> {
+  const { config, emit } = ctx;
+  const name = isoDay(day);
+  const rawDir = rawDayDir(config, day);
+  const manifest = await readJson<DownloadManifest>(path.join(rawDir, MANIFEST_FILE));
+  if (!manifest) {
+    emit({ type: 'log', stage: 'merge', day: name, level: 'warn', message: `${rawDir}: download did not finish (no ${MANIFEST_FILE}); run download again` });
+    return { status: 'skipped', reason: 'download incomplete' };
+  }
+  const outDir = mergedDayDir(config, day);
+  const file = mergedFileName(manifest.objects);
+  const existing = await readJson<MergedBatch>(path.join(outDir, BATCH_FILE));
+  if (existing?.file === file && (await stat(path.join(outDir, file)).catch(() => undefined))) {
+    emit({ type: 'log', stage: 'merge', day: name, level: 'detail', message: `${manifest.day}: already merged into ${file}` });
+    return { status: 'skipped', reason: 'already merged' };
+  }
+  const t0 = Date.now();
+  await rm(outDir, { recursive: true, force: true });
+  await mkdir(outDir, { recursive: true });
+  const part = path.join(outDir, `${file}.part`);
+  const totalBytes = manifest.objects.reduce((n, o) => n + o.size, 0);
+  let doneBytes = 0;
+  let doneObjects = 0;
+  const result = await mergeFiles(
+    manifest.objects.map((o) => ({ file: path.join(rawDir, o.file), name: `s3://${manifest.coldBucket}/${o.key}` })),
+    part,
+    {
+      // Derived from the inputs, so the same inputs give the same bytes and ETag.
+      sync: createHash('sha256').update(`sync:${batchHash(manifest.objects)}`).digest().subarray(0, 16),
+      onBlock: (_records, bytes) => {
+        doneBytes += bytes;
+        emit({ type: 'progress', stage: 'merge', day: name, doneObjects, totalObjects: manifest.objects.length, doneBytes, totalBytes });
+      },
+    },
+  ).catch(async (err: unknown) => {
+    await rm(part, { force: true });
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new DayError(`${rawDir}: a downloaded file is missing (${(err as Error).message}); run download again`);
+    }
+    throw err;
+  });
+  doneObjects = manifest.objects.length;
+  await rename(part, path.join(outDir, file));
+  const seriesIds = [...new Set(manifest.objects.map((o) => o.seriesId))].sort();
+  await writeFileAtomic(path.join(outDir, 'timeseries.txt'), formatIndex([...manifest.previousIds, ...seriesIds]));
+  const objects = manifest.objects.map(({ file: _f, ...o }) => o);
+  const batch: MergedBatch = { day: manifest.day, file, records: result.records, path: result.path, objects, seriesIds };
+  await writeFileAtomic(path.join(outDir, BATCH_FILE), JSON.stringify(batch));
+  emit({ type: 'log', stage: 'merge', day: name, level: 'info', message: `${manifest.day}: ** Merge Time: ${seconds(t0)} secs **` });
+  return { status: 'done', objects: manifest.objects.length, bytes: result.bytesIn, records: result.records, path: result.path };
+}

@@ -1,0 +1,21 @@
+import type { CommandSummary, DayOutcome } from '../events.js';
+import { daysDescending } from '../partition/day.js';
+import { forEachDay, need, type Context } from './context.js';
+import { downloadDay } from './download.js';
+import { mergeDay } from './merge.js';
+import { uploadDay } from './upload.js';
+
+/** Days processed at once by `run`: local disk holds only these days' files. */
+export const DAYS_IN_FLIGHT = 2;
+
+/** download, merge and upload day by day, so the work dir holds only the days in flight. */
+export async function run(ctx: Context, daysInFlight = DAYS_IN_FLIGHT): Promise<CommandSummary> {
+  const days = daysDescending(need(ctx.config.from, 'date_start'), need(ctx.config.to, 'date_end'));
+  return forEachDay(ctx, 'run', days, daysInFlight, async (day): Promise<DayOutcome> => {
+    const fetched = await downloadDay(ctx, day);
+    if (fetched.status !== 'done') return fetched;
+    const merged = await mergeDay(ctx, day);
+    await uploadDay(ctx, day);
+    return { status: 'done', objects: fetched.objects, bytes: fetched.bytes, records: merged.records, path: merged.path };
+  });
+}

@@ -1,0 +1,226 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { addDays } from 'date-fns';
+import { compareDays, isoDay, parseIsoDay, type Day } from '../partition/day.js';
+import { ConfigError } from './config-error.js';
+import { KEYS, type KeyPath } from './schema.js';
+
+export type TimeseriesType = 'ASSOCIATED' | 'DISASSOCIATED' | 'ALL';
+
+export interface Config {
+  configFile: string;
+  profile?: string;
+  timeseriesType: TimeseriesType;
+  coldBucket: string;
+  coldPrefix: string;
+  destBucket: string;
+  dataPrefix: string;
+  indexPrefix: string;
+  workDir: string;
+  rawDir: string;
+  mergedDir: string;
+  from?: Day;
+  to?: Day;
+  region?: string;
+  s3Endpoint?: string;
+  s3ForcePathStyle: boolean;
+  sitewiseEndpoint?: string;
+  concurrency: number;
+}
+
+/** Command-line flags that override the file. */
+export interface ConfigFlags {
+  config?: string;
+  from?: string;
+  to?: string;
+  profile?: string;
+  workDir?: string;
+  concurrency?: string;
+}
+
+/** What a command needs beyond the defaults. */
+export type Requirement = 'cold-bucket' | 'dest-bucket' | 'dates';
+
+export async function loadConfig(flags: ConfigFlags, needs: Requirement[], env = process.env, today = new Date()): Promise<Config> {
+  const file = path.resolve(flags.config ?? 'config.yml');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file (pass --config <file>; config.yml in the project is a documented sample)' : `cannot read it (${code ?? String(err)})`;
+    throw new ConfigError([`config file ${file}: ${why}`]);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    const where = err instanceof YAMLParseError && err.linePos ? ` line ${err.linePos[0].line}` : '';
+    throw new ConfigError([`config file ${file}${where}: not valid YAML: ${(err as Error).message.split('\n')[0]}`]);
+  }
+  return resolveConfig(file, doc ?? {}, flags, needs, env, today);
+}
+
+export function resolveConfig(file: string, doc: unknown, flags: ConfigFlags, needs: Requirement[], env: NodeJS.ProcessEnv, today: Date): Config {
+  const problems: string[] = [];
+  const values = collectValues(doc, problems);
+  const str = (key: KeyPath): string | undefined => {
+    const v = values.get(key);
+    if (v === undefined || v === null) return undefined;
+    if (typeof v === 'string' || typeof v === 'number') return String(v);
+    problems.push(`${key}: expected a string, got ${JSON.stringify(v)}`);
+    return undefined;
+  };
+  const def = (key: KeyPath): string => {
+    const d = KEYS.find((k) => k.path === key);
+    return d && 'default' in d ? String(d.default) : '';
+  };
+
+  const prefix = (key: KeyPath): string => {
+    const v = str(key) ?? def(key);
+    if (v.startsWith('/')) problems.push(`${key}: '${v}' starts with '/'; S3 keys have no leading slash, write '${v.replace(/^\/+/, '')}'`);
+    return v === '' || v.endsWith('/') ? v : `${v}/`;
+  };
+  const bucket = (key: KeyPath, needed: boolean): string => {
+    const v = str(key) ?? '';
+    if (needed && v === '') problems.push(`${key}: missing; set the bucket name`);
+    else if (v !== '' && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(v)) problems.push(`${key}: '${v}' is not a valid S3 bucket name (3-63 lowercase letters, digits, '.', '-')`);
+    return v;
+  };
+  const dirName = (key: KeyPath): string => {
+    const v = str(key) ?? def(key);
+    if (v === '' || v.includes('/') || v === '.' || v === '..') problems.push(`${key}: '${v}' must be a plain folder name`);
+    return v;
+  };
+  const day = (key: KeyPath, flag: string | undefined, flagName: string): Day | undefined => {
+    const v = flag ?? str(key);
+    const source = flag !== undefined ? flagName : key;
+    if (v === undefined) {
+      if (needs.includes('dates')) problems.push(`${source}: missing; set a day as YYYY-MM-DD`);
+      return undefined;
+    }
+    const parsed = parseDayExpression(v, today);
+    if (!parsed) problems.push(`${source}: '${v}' is not a day; expected YYYY-MM-DD (e.g. 2023-01-31), today, yesterday or today-N`);
+    return parsed;
+  };
+
+  const type = (str('timeseries_type') ?? def('timeseries_type')).toUpperCase();
+  if (!['ASSOCIATED', 'DISASSOCIATED', 'ALL'].includes(type)) {
+    problems.push(`timeseries_type: '${type}' is not one of ASSOCIATED, DISASSOCIATED, ALL`);
+  }
+  const workDir = path.resolve(flags.workDir ?? str('local_dirs.work_dir') ?? def('local_dirs.work_dir'));
+  const concurrencyText = flags.concurrency ?? str('concurrency') ?? def('concurrency');
+  const concurrency = Number(concurrencyText);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) {
+    problems.push(`${flags.concurrency !== undefined ? '--concurrency' : 'concurrency'}: '${concurrencyText}' must be a whole number from 1 to 256`);
+  }
+  const forcePathStyle = values.get('aws.s3_force_path_style') ?? false;
+  if (typeof forcePathStyle !== 'boolean') problems.push(`aws.s3_force_path_style: expected true or false, got ${JSON.stringify(forcePathStyle)}`);
+  const endpoint = (key: KeyPath, envName: string): string | undefined => {
+    const v = str(key) ?? env[envName];
+    if (v !== undefined && !/^https?:\/\/[^/]+/.test(v)) problems.push(`${str(key) !== undefined ? key : envName}: '${v}' is not an http(s) URL`);
+    return v || undefined;
+  };
+
+  const profile = flags.profile ?? str('credentials.profile');
+  const config: Config = {
+    configFile: file,
+    // "default" is what the SDK's credential chain uses anyway; naming it would
+    // make the SDK skip environment credentials, which cron jobs often use.
+    profile: profile && profile !== 'default' ? profile : undefined,
+    timeseriesType: type as TimeseriesType,
+    coldBucket: bucket('s3_buckets.cold_tier_bucket_name', needs.includes('cold-bucket')),
+    coldPrefix: prefix('s3_buckets.cold_tier_bucket_data_prefix'),
+    destBucket: bucket('s3_buckets.repartitioned_bucket_name', needs.includes('dest-bucket')),
+    dataPrefix: prefix('s3_buckets.repartitioned_bucket_data_prefix'),
+    indexPrefix: prefix('s3_buckets.repartitioned_bucket_index_prefix'),
+    workDir,
+    rawDir: path.join(workDir, dirName('local_dirs.local_tmp_raw_dir_name')),
+    mergedDir: path.join(workDir, dirName('local_dirs.local_tmp_merged_dir_name')),
+    from: day('date_range.date_start', flags.from, '--from'),
+    to: day('date_range.date_end', flags.to, '--to'),
+    region: str('aws.region') ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION,
+    s3Endpoint: endpoint('aws.s3_endpoint', 'AWS_ENDPOINT_URL_S3'),
+    s3ForcePathStyle: forcePathStyle === true,
+    sitewiseEndpoint: endpoint('aws.sitewise_endpoint', 'AWS_ENDPOINT_URL_IOTSITEWISE'),
+    concurrency,
+  };
+  if (config.rawDir === config.mergedDir) problems.push(`local_dirs: raw and merged folders must differ (both '${config.rawDir}')`);
+  if (config.dataPrefix === config.indexPrefix && config.dataPrefix !== '') {
+    problems.push(`s3_buckets.repartitioned_bucket_index_prefix: must differ from repartitioned_bucket_data_prefix ('${config.dataPrefix}')`);
+  }
+  if (config.from && config.to && compareDays(config.from, config.to) > 0) {
+    problems.push(`date range: start ${isoDay(config.from)} is after end ${isoDay(config.to)}`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems.map((p) => `${file}: ${p}`));
+  return config;
+}
+
+/** `YYYY-MM-DD`, `today`, `yesterday` or `today-N` (UTC), so cron entries need no date arithmetic. */
+export function parseDayExpression(text: string, today: Date): Day | undefined {
+  const rel = /^(today|yesterday)(?:-(\d{1,4}))?$/.exec(text.trim().toLowerCase());
+  if (!rel) return parseIsoDay(text.trim());
+  const back = (rel[1] === 'yesterday' ? 1 : 0) + Number(rel[2] ?? 0);
+  const d = addDays(new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate())), -back);
+  return { year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate() };
+}
+
+/** Reads the nested layout and the original README's flat names into one map keyed by dot path. */
+function collectValues(doc: unknown, problems: string[]): Map<string, unknown> {
+  const values = new Map<string, unknown>();
+  if (!isPlainObject(doc)) {
+    problems.push('the file must be a YAML mapping of keys (see config.yml in the project)');
+    return values;
+  }
+  const sections = new Set(KEYS.filter((k) => k.path.includes('.')).map((k) => k.path.split('.')[0]!));
+  const set = (keyPath: string, value: unknown, written: string) => {
+    if (values.has(keyPath)) problems.push(`${written}: set twice (also as ${keyPath} or one of its flat names)`);
+    values.set(keyPath, value);
+  };
+  for (const [name, value] of Object.entries(doc)) {
+    if (sections.has(name)) {
+      if (value === null) continue;
+      if (!isPlainObject(value)) {
+        problems.push(`${name}: expected a section of keys, got ${JSON.stringify(value)}`);
+        continue;
+      }
+      for (const [leaf, v] of Object.entries(value)) {
+        const full = `${name}.${leaf}`;
+        if (KEYS.some((k) => k.path === full)) set(full, v, full);
+        else problems.push(`${full}: unknown key${didYouMean(full)}`);
+      }
+      continue;
+    }
+    const def = KEYS.find((k) => k.path === name || (k.flat as readonly string[]).includes(name));
+    if (def) set(def.path, value, name);
+    else problems.push(`${name}: unknown key${didYouMean(name)}`);
+  }
+  return values;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function didYouMean(name: string, candidates: readonly string[] = KEYS.flatMap((k) => [k.path, ...k.flat])): string {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const d = Math.min(editDistance(name, c), editDistance(name.split('.').pop()!, c.split('.').pop()!));
+    if (d < bestDistance) [best, bestDistance] = [c, d];
+  }
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor(name.length / 4)) ? `; did you mean '${best}'?` : '';
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length]!;
+}

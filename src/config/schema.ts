@@ -1,0 +1,34 @@
+/**
+ * The one place that says which config keys exist, where they live in the
+ * original's nested config.yml, which flat names the original README uses for
+ * them, their defaults and their meaning. The README's config reference is
+ * written from this table.
+ */
+export interface KeyDef {
+  path: string;
+  flat: string[];
+  default?: string | boolean | number;
+  meaning: string;
+}
+
+export const KEYS = [
+  { path: 'credentials.profile', flat: ['profile'], meaning: 'named AWS profile; unset or "default" uses the standard credential chain (env vars, SSO, instance role)' },
+  { path: 'timeseries_type', flat: [], default: 'ASSOCIATED', meaning: 'ASSOCIATED, DISASSOCIATED (filtered through ListTimeSeries) or ALL (every series in the bucket, no ListTimeSeries call)' },
+  { path: 's3_buckets.cold_tier_bucket_name', flat: ['cold_tier_bucket_name'], meaning: 'bucket SiteWise exports the cold tier to (read only)' },
+  { path: 's3_buckets.cold_tier_bucket_data_prefix', flat: ['cold_tier_bucket_data_prefix'], default: 'raw/', meaning: 'prefix of the raw data in the cold-tier bucket ({keyPrefix}/raw/); agg/ merges too' },
+  { path: 's3_buckets.repartitioned_bucket_name', flat: ['repartitioned_bucket_name', 'repartitioned_data_bucket_name'], meaning: 'destination bucket for the merged files, the index and the ledger' },
+  { path: 's3_buckets.repartitioned_bucket_data_prefix', flat: ['repartitioned_bucket_data_prefix'], default: 'consolidated/', meaning: 'prefix of the merged Avro files in the destination' },
+  { path: 's3_buckets.repartitioned_bucket_index_prefix', flat: ['repartitioned_bucket_index_prefix'], default: 'index/', meaning: 'prefix of timeseries.txt and ledger.json in the destination' },
+  { path: 'local_dirs.work_dir', flat: ['work_dir'], default: '/tmp/sitewise', meaning: 'local working folder; raw and merged folders live below it' },
+  { path: 'local_dirs.local_tmp_raw_dir_name', flat: ['local_tmp_raw_dir_name'], default: 'raw', meaning: 'folder (under work_dir) for downloaded objects, one subfolder a day' },
+  { path: 'local_dirs.local_tmp_merged_dir_name', flat: ['local_tmp_merged_dir_name'], default: 'merged', meaning: 'folder (under work_dir) for merged days waiting for upload' },
+  { path: 'date_range.date_start', flat: ['date_start'], meaning: 'first day, YYYY-MM-DD, or today / yesterday / today-N' },
+  { path: 'date_range.date_end', flat: ['date_end'], meaning: 'last day (inclusive), same forms as date_start' },
+  { path: 'aws.region', flat: [], meaning: 'AWS region; default from AWS_REGION or the profile' },
+  { path: 'aws.s3_endpoint', flat: [], meaning: 'S3 endpoint URL for an S3-compatible store; default AWS_ENDPOINT_URL_S3 or AWS' },
+  { path: 'aws.s3_force_path_style', flat: [], default: false, meaning: 'path-style bucket addressing (needed by most local S3 servers)' },
+  { path: 'aws.sitewise_endpoint', flat: [], meaning: 'SiteWise API endpoint URL; default AWS_ENDPOINT_URL_IOTSITEWISE or AWS' },
+  { path: 'concurrency', flat: [], default: 16, meaning: 'parallel S3 transfers (memory: about concurrency x 8 MiB at most while uploading)' },
+] as const satisfies readonly KeyDef[];
+
+export type KeyPath = (typeof KEYS)[number]['path'];

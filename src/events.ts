@@ -1,0 +1,38 @@
+/** What the commands report; only src/cli turns these into text. */
+export type Stage = 'download' | 'merge' | 'upload' | 'run';
+export type DayStatus = 'done' | 'skipped' | 'failed';
+
+export type ProgressEvent =
+  | { type: 'log'; stage: Stage; day?: string; level: 'info' | 'warn' | 'detail'; message: string }
+  | { type: 'progress'; stage: Stage; day: string; doneObjects: number; totalObjects: number; doneBytes: number; totalBytes: number }
+  | {
+      type: 'day-end';
+      stage: Stage;
+      day: string;
+      status: DayStatus;
+      seconds: number;
+      objects?: number;
+      bytes?: number;
+      records?: number;
+      path?: string;
+      reason?: string;
+      error?: string;
+    }
+  | { type: 'command-end'; stage: Stage; done: number; skipped: number; failed: number; seconds: number; failedDays: { day: string; error: string }[] };
+
+export type Emit = (event: ProgressEvent) => void;
+
+export interface DayOutcome {
+  status: DayStatus;
+  objects?: number;
+  bytes?: number;
+  records?: number;
+  path?: string;
+  reason?: string;
+}
+
+export interface CommandSummary {
+  done: string[];
+  skipped: string[];
+  failed: { day: string; error: string }[];
+}

@@ -1,0 +1,49 @@
+import type { ObjectInfo } from '../s3/bucket.js';
+import { parseDataKey } from './parse-data-key.js';
+
+export interface SelectedObject extends ObjectInfo {
+  seriesId: string;
+}
+
+export interface Selection {
+  selected: SelectedObject[];
+  alreadyMerged: number;
+  /** Merged before, but the source now has another size or ETag: reported, not merged again. */
+  changed: ObjectInfo[];
+  notListed: string[];
+  unparseable: string[];
+  /** Keys with `.`/`..`/empty path segments: never written locally. */
+  unsafe: string[];
+}
+
+/**
+ * Which of a day's listed objects to merge: the data objects not yet in the
+ * ledger whose series is known (every series when `known` is undefined).
+ */
+export function selectObjects(listed: ObjectInfo[], merged: Map<string, ObjectInfo>, known: Set<string> | undefined): Selection {
+  const s: Selection = { selected: [], alreadyMerged: 0, changed: [], notListed: [], unparseable: [], unsafe: [] };
+  for (const o of listed) {
+    if (o.key.endsWith('/')) continue;
+    const parsed = parseDataKey(o.key);
+    if (!parsed) {
+      s.unparseable.push(o.key);
+      continue;
+    }
+    if (o.key.split('/').some((seg) => seg === '..' || seg === '.' || seg === '') || o.key.startsWith('/')) {
+      s.unsafe.push(o.key);
+      continue;
+    }
+    const before = merged.get(o.key);
+    if (before) {
+      if (before.etag === o.etag && before.size === o.size) s.alreadyMerged++;
+      else s.changed.push(o);
+      continue;
+    }
+    if (known && !known.has(parsed.seriesId)) {
+      s.notListed.push(o.key);
+      continue;
+    }
+    s.selected.push({ ...o, seriesId: parsed.seriesId });
+  }
+  return s;
+}

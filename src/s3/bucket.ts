@@ -1,0 +1,183 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rename, rm, stat } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  paginateListObjectsV2,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { permanentFault, withRetry } from './s3-errors.js';
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  /** ETag without quotes. */
+  etag: string;
+}
+
+/** Parts of multipart uploads; also the memory bound: at most UPLOAD_QUEUE x PART_SIZE bytes buffered per upload. */
+export const PART_SIZE = 8 * 1024 * 1024;
+export const UPLOAD_QUEUE = 4;
+
+const unquote = (etag: string | undefined) => (etag ?? '').replace(/"/g, '');
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
+}
+
+/** The only place that talks S3: one bucket, the operations this tool needs, faults turned into clear errors. */
+export class Bucket {
+  constructor(readonly client: S3Client, readonly name: string) {}
+
+  private async call<T>(operation: string, key: string | undefined, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await withRetry(fn);
+    } catch (err) {
+      throw permanentFault(err, operation, key === undefined ? `s3://${this.name}` : `s3://${this.name}/${key}`) ?? err;
+    }
+  }
+
+  async list(prefix: string): Promise<ObjectInfo[]> {
+    return this.call('ListObjectsV2', prefix, async () => {
+      const objects: ObjectInfo[] = [];
+      for await (const page of paginateListObjectsV2({ client: this.client }, { Bucket: this.name, Prefix: prefix })) {
+        for (const o of page.Contents ?? []) {
+          if (o.Key !== undefined) objects.push({ key: o.Key, size: o.Size ?? 0, etag: unquote(o.ETag) });
+        }
+      }
+      return objects;
+    });
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    return this.call('HeadObject', key, async () => {
+      try {
+        const r = await this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key }));
+        return { key, size: r.ContentLength ?? 0, etag: unquote(r.ETag) };
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      }
+    });
+  }
+
+  /** The whole object, or undefined if there is none. For small objects (indexes, ledgers). */
+  async getBuffer(key: string): Promise<Buffer | undefined> {
+    return this.call('GetObject', key, async () => {
+      try {
+        const r = await this.client.send(new GetObjectCommand({ Bucket: this.name, Key: key }));
+        return Buffer.from(await r.Body!.transformToByteArray());
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      }
+    });
+  }
+
+  /** A body stream for reading large objects through once. */
+  async getStream(key: string): Promise<Readable> {
+    return this.call('GetObject', key, async () => {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.name, Key: key }));
+      return r.Body as Readable;
+    });
+  }
+
+  /**
+   * Downloads to `file` through a temporary name, checks size and (for
+   * single-part ETags) MD5 against the listing, then renames: a file under its
+   * final name is always complete.
+   */
+  async download(object: ObjectInfo, file: string): Promise<void> {
+    const tmp = `${file}.part`;
+    await this.call('GetObject', object.key, async () => {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.name, Key: object.key, IfMatch: `"${object.etag}"` }));
+      const md5 = createHash('md5');
+      const body = r.Body as Readable;
+      body.on('data', (chunk: Buffer) => md5.update(chunk));
+      await pipeline(body, createWriteStream(tmp));
+      const size = (await stat(tmp)).size;
+      if (size !== object.size) throw Object.assign(new Error(`truncated download of ${object.key}: ${size} of ${object.size} bytes`), { code: 'ECONNRESET' });
+      if (/^[0-9a-f]{32}$/.test(object.etag) && md5.digest('hex') !== object.etag) {
+        throw Object.assign(new Error(`download of ${object.key} does not match its ETag (MD5)`), { code: 'ECONNRESET' });
+      }
+    }).catch(async (err: unknown) => {
+      await rm(tmp, { force: true });
+      throw err;
+    });
+    await rename(tmp, file);
+  }
+
+  async putBuffer(key: string, body: Buffer | string, contentType = 'application/octet-stream'): Promise<void> {
+    await this.call('PutObject', key, () => this.client.send(new PutObjectCommand({ Bucket: this.name, Key: key, Body: body, ContentType: contentType })));
+  }
+
+  /**
+   * Uploads a local file (multipart above PART_SIZE) and verifies the stored
+   * object: its size, and its ETag against the MD5 (single part) or MD5 of
+   * part MD5s (multipart) computed here.
+   */
+  async uploadFile(key: string, file: string, onBytes?: (loaded: number) => void): Promise<ObjectInfo> {
+    const expected = await fileEtags(file, PART_SIZE);
+    return this.call('PutObject', key, async () => {
+      const upload = new Upload({
+        client: this.client,
+        params: { Bucket: this.name, Key: key, Body: createReadStream(file), ContentType: 'application/avro' },
+        partSize: PART_SIZE,
+        queueSize: UPLOAD_QUEUE,
+        leavePartsOnError: false,
+      });
+      if (onBytes) upload.on('httpUploadProgress', (p) => onBytes(p.loaded ?? 0));
+      await upload.done();
+      const stored = await this.head(key);
+      if (!stored || stored.size !== expected.size || !expected.etags.includes(stored.etag)) {
+        throw Object.assign(new Error(`upload of ${file} to s3://${this.name}/${key} did not verify (stored ${stored?.size ?? 'nothing'} bytes, ETag ${stored?.etag ?? '-'}; expected ${expected.size} bytes)`), { code: 'ECONNRESET' });
+      }
+      return stored;
+    });
+  }
+
+  async deleteKeys(keys: string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000);
+      await this.call('DeleteObjects', batch[0], async () => {
+        const r = await this.client.send(new DeleteObjectsCommand({ Bucket: this.name, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }));
+        if (r.Errors?.length) throw new Error(`could not delete ${r.Errors.map((e) => `${e.Key} (${e.Code})`).join(', ')}`);
+      });
+    }
+  }
+}
+
+/** The ETags S3 may give a file: plain MD5, or MD5 of part MD5s with the part count. */
+export async function fileEtags(file: string, partSize: number): Promise<{ size: number; etags: string[] }> {
+  const whole = createHash('md5');
+  const parts: Buffer[] = [];
+  let part = createHash('md5');
+  let inPart = 0;
+  let size = 0;
+  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
+    whole.update(chunk);
+    size += chunk.length;
+    for (let at = 0; at < chunk.length; ) {
+      const take = Math.min(partSize - inPart, chunk.length - at);
+      part.update(chunk.subarray(at, at + take));
+      inPart += take;
+      at += take;
+      if (inPart === partSize) {
+        parts.push(part.digest());
+        part = createHash('md5');
+        inPart = 0;
+      }
+    }
+  }
+  if (inPart > 0) parts.push(part.digest());
+  const etags = [whole.digest('hex')];
+  if (parts.length > 1) etags.push(`${createHash('md5').update(Buffer.concat(parts)).digest('hex')}-${parts.length}`);
+  return { size, etags };
+}

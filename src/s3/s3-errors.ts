@@ -1,0 +1,81 @@
+import { FatalError } from '../errors.js';
+
+interface AwsLikeError {
+  name?: string;
+  code?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number };
+}
+
+const PERMISSION: Record<string, string> = {
+  ListObjectsV2: 's3:ListBucket',
+  GetObject: 's3:GetObject',
+  HeadObject: 's3:GetObject',
+  PutObject: 's3:PutObject',
+  Upload: 's3:PutObject',
+  DeleteObjects: 's3:DeleteObject',
+  ListTimeSeries: 'iotsitewise:ListTimeSeries',
+};
+
+const CREDENTIAL_ERRORS = new Set([
+  'CredentialsProviderError',
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'ExpiredToken',
+  'ExpiredTokenException',
+  'InvalidClientTokenId',
+  'UnrecognizedClientException',
+  'TokenRefreshRequired',
+]);
+
+/**
+ * Turns a permanent AWS fault into one line naming the bucket (or API), the
+ * operation and the fix; returns undefined for anything else.
+ */
+export function permanentFault(err: unknown, operation: string, target: string): FatalError | undefined {
+  const e = err as AwsLikeError;
+  const name = e.name ?? e.code ?? '';
+  const status = e.$metadata?.httpStatusCode;
+  if (name === 'NoSuchBucket') return new FatalError(`${operation} on ${target}: no such bucket; check the bucket name and region`, { cause: err });
+  if (CREDENTIAL_ERRORS.has(name)) {
+    return new FatalError(`${operation} on ${target}: AWS credentials missing, invalid or expired (${name}); set a profile (--profile, credentials.profile) or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY`, { cause: err });
+  }
+  if (name === 'AccessDenied' || name === 'AccessDeniedException' || status === 403) {
+    return new FatalError(`${operation} on ${target}: access denied; the role needs ${PERMISSION[operation] ?? operation} there`, { cause: err });
+  }
+  if (name === 'PermanentRedirect' || name === 'AuthorizationHeaderMalformed' || status === 301) {
+    return new FatalError(`${operation} on ${target}: the bucket is in another region; set aws.region or AWS_REGION`, { cause: err });
+  }
+  return undefined;
+}
+
+const TRANSIENT_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_SOCKET']);
+
+/** Worth another try: 5xx, throttling, resets, timeouts, bodies cut short. */
+export function isTransient(err: unknown): boolean {
+  const e = err as AwsLikeError & { $retryable?: unknown };
+  const status = e.$metadata?.httpStatusCode ?? 0;
+  const name = e.name ?? '';
+  return (
+    status >= 500 ||
+    status === 429 ||
+    e.$retryable !== undefined ||
+    TRANSIENT_CODES.has(e.code ?? '') ||
+    /Throttl|SlowDown|TimeoutError|RequestTimeout|TooManyRequests|InternalError|ServiceUnavailable/.test(name) ||
+    /socket hang up|premature close|aborted|ECONNRESET|truncated download/i.test(e.message ?? '')
+  );
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Retries transient faults with exponential backoff and jitter, on top of the SDK's own per-request retries (which do not cover a body stream cut midway). */
+export async function withRetry<T>(fn: (attempt: number) => Promise<T>, attempts = 5, baseMs = 200): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn(attempt);
+    } catch (err) {
+      if (attempt >= attempts || !isTransient(err)) throw err;
+      await sleep(baseMs * 2 ** (attempt - 1) * (0.5 + Math.random()));
+    }
+  }
+}

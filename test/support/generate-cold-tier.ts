@@ -1,0 +1,230 @@
+/**
+ * Realistic AWS IoT SiteWise cold-tier data for tests, the demo and the
+ * benchmark: snappy Avro object-container files with the documented RawDatum
+ * schema, written by avsc (not by the code under test), under the documented
+ * key layout, four six-hourly exports a day per series, associated ids
+ * `{assetId}_{propertyId}` and disassociated single ids, mixed value types and
+ * qualities.
+ */
+import { createHash } from 'node:crypto';
+import zlib from 'node:zlib';
+import avro from 'avsc';
+import snappy from 'snappy';
+import { dayPrefix, type Day } from '../../src/partition/day.js';
+
+export const RAW_SCHEMA = {
+  type: 'record',
+  name: 'RawDatum',
+  namespace: 'amazon.aws.iot.sitewise.raw',
+  fields: [
+    { name: 'seriesId', type: 'string' },
+    { name: 'timeInSeconds', type: 'long' },
+    { name: 'offsetInNanos', type: 'long' },
+    { name: 'quality', type: 'string' },
+    { name: 'doubleValue', type: ['null', 'double'], default: null },
+    { name: 'stringValue', type: ['null', 'string'], default: null },
+    { name: 'integerValue', type: ['null', 'int'], default: null },
+    { name: 'booleanValue', type: ['null', 'boolean'], default: null },
+    { name: 'jsonValue', type: ['null', 'string'], default: null },
+    { name: 'recordVersion', type: ['null', 'long'], default: null },
+  ],
+} as const;
+
+export const rawType = avro.Type.forSchema(RAW_SCHEMA as unknown as avro.Schema);
+
+export interface RawDatum {
+  seriesId: string;
+  timeInSeconds: number;
+  offsetInNanos: number;
+  quality: string;
+  doubleValue: number | null;
+  stringValue: string | null;
+  integerValue: number | null;
+  booleanValue: boolean | null;
+  jsonValue: string | null;
+  recordVersion: number | null;
+}
+
+type DataType = 'DOUBLE' | 'STRING' | 'INTEGER' | 'BOOLEAN' | 'STRUCT';
+
+export interface SeriesSpec {
+  id: string;
+  associated: boolean;
+  assetId?: string;
+  propertyId?: string;
+  alias?: string;
+  dataType: DataType;
+}
+
+export interface ColdObject {
+  key: string;
+  seriesId: string;
+  exportIndex: number;
+  body: Buffer;
+  records: RawDatum[];
+}
+
+/** mulberry32: small, fast, deterministic. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function uuid(rand: () => number): string {
+  const hex = Array.from({ length: 32 }, () => Math.floor(rand() * 16).toString(16)).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20)}`;
+}
+
+const DATA_TYPES: DataType[] = ['DOUBLE', 'DOUBLE', 'DOUBLE', 'INTEGER', 'STRING', 'BOOLEAN', 'STRUCT'];
+
+export function makeSeries(count: { associated: number; disassociated: number }, seed = 1): SeriesSpec[] {
+  const rand = prng(seed);
+  const series: SeriesSpec[] = [];
+  for (let i = 0; i < count.associated; i++) {
+    const assetId = uuid(rand);
+    const propertyId = uuid(rand);
+    series.push({ id: `${assetId}_${propertyId}`, associated: true, assetId, propertyId, dataType: DATA_TYPES[i % DATA_TYPES.length]! });
+  }
+  for (let i = 0; i < count.disassociated; i++) {
+    series.push({ id: uuid(rand), associated: false, alias: `/plant/line${i}/sensor`, dataType: DATA_TYPES[(i + 3) % DATA_TYPES.length]! });
+  }
+  return series;
+}
+
+export function seriesBucket(id: string): string {
+  return createHash('md5').update(id).digest('hex').slice(0, 2);
+}
+
+export const EXPORT_SECONDS = 6 * 3600;
+
+export function dayStartSeconds(day: Day): number {
+  return Date.UTC(day.year, day.month - 1, day.day) / 1000;
+}
+
+export function coldKey(prefix: string, day: Day, seriesId: string, startTimestamp: number, quality: string, kind = 'raw'): string {
+  return `${dayPrefix(prefix, day)}seriesBucket=${seriesBucket(seriesId)}/${kind}_${seriesId}_${startTimestamp}_${quality}.avro`;
+}
+
+function value(series: SeriesSpec, rand: () => number, t: number): Partial<RawDatum> {
+  switch (series.dataType) {
+    case 'DOUBLE':
+      return { doubleValue: Math.round((20 + 10 * Math.sin(t / 3600) + rand()) * 1e6) / 1e6 };
+    case 'INTEGER':
+      return { integerValue: Math.floor(rand() * 10000) - 5000 };
+    case 'STRING':
+      return { stringValue: ['RUNNING', 'IDLE', 'FAULT', 'MAINTENANCE'][Math.floor(rand() * 4)]! };
+    case 'BOOLEAN':
+      return { booleanValue: rand() < 0.5 };
+    case 'STRUCT':
+      return { jsonValue: JSON.stringify({ temp: Math.round(rand() * 1000) / 10, unit: 'C' }) };
+  }
+}
+
+export interface DayOptions {
+  prefix?: string;
+  exports?: number[];
+  recordsPerFile?: number;
+  seed?: number;
+  codec?: 'snappy' | 'deflate' | 'null';
+}
+
+/** One day's cold-tier objects for the given series and export windows (0..3). */
+export async function generateDay(series: SeriesSpec[], day: Day, options: DayOptions = {}): Promise<ColdObject[]> {
+  const { prefix = 'raw/', exports = [0, 1, 2, 3], recordsPerFile = 20, seed = 7, codec = 'snappy' } = options;
+  const objects: ColdObject[] = [];
+  for (const [si, s] of series.entries()) {
+    for (const e of exports) {
+      const rand = prng(seed * 1_000_003 + dayStartSeconds(day) + si * 31 + e);
+      const start = dayStartSeconds(day) + e * EXPORT_SECONDS;
+      const qualities = ['GOOD', ...(rand() < 0.2 ? ['BAD'] : []), ...(rand() < 0.1 ? ['UNCERTAIN'] : [])];
+      for (const quality of qualities) {
+        const n = quality === 'GOOD' ? recordsPerFile : Math.max(1, Math.floor(recordsPerFile / 5));
+        const records: RawDatum[] = [];
+        for (let i = 0; i < n; i++) {
+          const t = start + Math.floor((i * EXPORT_SECONDS) / n);
+          records.push({
+            seriesId: s.id,
+            timeInSeconds: t,
+            offsetInNanos: Math.floor(rand() * 1e9),
+            quality,
+            doubleValue: null,
+            stringValue: null,
+            integerValue: null,
+            booleanValue: null,
+            jsonValue: null,
+            recordVersion: rand() < 0.5 ? null : Math.floor(rand() * 1e12),
+            ...value(s, rand, t),
+          });
+        }
+        objects.push({ key: coldKey(prefix, day, s.id, start, quality), seriesId: s.id, exportIndex: e, body: await encodeAvro(records, codec), records });
+      }
+    }
+  }
+  return objects;
+}
+
+const codecs = {
+  snappy(buf: Buffer, cb: (err: Error | null, out?: Buffer) => void) {
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(zlib.crc32(buf));
+    cb(null, Buffer.concat([snappy.compressSync(buf), crc]));
+  },
+  deflate: (buf: Buffer, cb: (err: Error | null, out?: Buffer) => void) => zlib.deflateRaw(buf, cb),
+  null: (buf: Buffer, cb: (err: Error | null, out?: Buffer) => void) => cb(null, buf),
+};
+
+/** An object-container file written by avsc's own encoder. */
+export async function encodeAvro(records: object[], codec = 'snappy', type: avro.Type = rawType, blockSize = 16 * 1024): Promise<Buffer> {
+  const encoder = new avro.streams.BlockEncoder(type, { codec, codecs, blockSize });
+  const chunks: Buffer[] = [];
+  const done = new Promise<void>((resolve, reject) => {
+    encoder.on('data', (c: Buffer) => chunks.push(c));
+    encoder.on('end', resolve);
+    encoder.on('error', reject);
+  });
+  for (const r of records) encoder.write(r);
+  encoder.end();
+  await done;
+  return Buffer.concat(chunks);
+}
+
+/** Decodes a whole object-container file with avsc: the independent reader tests compare against. */
+export async function decodeAvro(body: Buffer): Promise<{ schema: unknown; codec: string; records: RawDatum[] }> {
+  const decoder = new avro.streams.BlockDecoder({ codecs: { snappy: snappyDecode, deflate: zlib.inflateRaw } });
+  const records: RawDatum[] = [];
+  let schema: unknown;
+  let codec = 'null';
+  const done = new Promise<void>((resolve, reject) => {
+    decoder.on('metadata', (type: avro.Type, c: string) => {
+      schema = type.schema();
+      codec = c;
+    });
+    decoder.on('data', (r: RawDatum) => records.push({ ...r }));
+    decoder.on('end', resolve);
+    decoder.on('error', reject);
+  });
+  decoder.end(body);
+  await done;
+  return { schema, codec, records };
+}
+
+function snappyDecode(buf: Buffer, cb: (err: Error | null, out?: Buffer) => void) {
+  try {
+    const raw = snappy.uncompressSync(buf.subarray(0, buf.length - 4), { asBuffer: true }) as Buffer;
+    if (zlib.crc32(raw) !== buf.readUInt32BE(buf.length - 4)) throw new Error('snappy CRC mismatch');
+    cb(null, raw);
+  } catch (err) {
+    cb(err as Error);
+  }
+}
+
+/** A stable text form of a record, for multiset comparisons. */
+export function recordKey(r: RawDatum): string {
+  return JSON.stringify([r.seriesId, r.timeInSeconds, r.offsetInNanos, r.quality, r.doubleValue, r.stringValue, r.integerValue, r.booleanValue, r.jsonValue, r.recordVersion]);
+}

@@ -1,0 +1,129 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { mapLimit } from '../../src/limit.js';
+import { decodeAvro, recordKey, type ColdObject, type RawDatum } from './generate-cold-tier.js';
+import { startS3, type S3Backend } from './s3-backend.js';
+import { startSiteWise, type SiteWiseServer } from './sitewise-server.js';
+import type { SeriesSpec } from './generate-cold-tier.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const CLI = path.resolve(here, '../../src/cli/index.js');
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Loopback S3 and SiteWise, a cold and a destination bucket, a config file and a work dir. */
+export interface World {
+  s3: S3Backend;
+  sitewise: SiteWiseServer;
+  cold: string;
+  dest: string;
+  dir: string;
+  workDir: string;
+  configFile: string;
+  env: Record<string, string>;
+  writeConfig(extra?: Record<string, unknown>, endpoint?: string): Promise<void>;
+  put(objects: { key: string; body: Buffer | string }[], bucket?: string): Promise<void>;
+  cli(args: string[], options?: { killAfterMs?: number; killWhen?: (out: string) => boolean; env?: Record<string, string> }): Promise<CliResult>;
+  list(bucket: string, prefix?: string): Promise<{ key: string; size: number }[]>;
+  get(bucket: string, key: string): Promise<Buffer>;
+  destinationRecords(dataPrefix?: string): Promise<RawDatum[]>;
+  stop(): Promise<void>;
+}
+
+export async function startWorld(series: SeriesSpec[]): Promise<World> {
+  const s3 = await startS3();
+  const sitewise = await startSiteWise(series);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'swr-test-'));
+  const cold = await s3.createBucket('cold');
+  const dest = await s3.createBucket('dest');
+  const world: World = {
+    s3,
+    sitewise,
+    cold,
+    dest,
+    dir,
+    workDir: path.join(dir, 'work'),
+    configFile: path.join(dir, 'config.yml'),
+    env: s3.env,
+    async writeConfig(extra = {}, endpoint = s3.endpoint) {
+      const config = {
+        timeseries_type: 'ASSOCIATED',
+        s3_buckets: { cold_tier_bucket_name: cold, repartitioned_bucket_name: dest },
+        local_dirs: { work_dir: world.workDir },
+        date_range: { date_start: '2024-03-01', date_end: '2024-03-03' },
+        aws: { region: 'us-east-1', s3_endpoint: endpoint, s3_force_path_style: true, sitewise_endpoint: sitewise.endpoint },
+        ...extra,
+      };
+      await writeFile(world.configFile, JSON.stringify(config, null, 2));
+    },
+    async put(objects, bucket = cold) {
+      await mapLimit(objects, 16, (o) => s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: o.key, Body: o.body })));
+    },
+    cli(args, options = {}) {
+      return new Promise((resolve) => {
+        const child = spawn(process.execPath, [CLI, ...args, '--config', world.configFile], {
+          cwd: dir,
+          env: { PATH: process.env.PATH ?? '', HOME: dir, ...s3.env, ...options.env },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (c: Buffer) => {
+          stdout += c.toString();
+          if (options.killWhen?.(stdout)) child.kill('SIGKILL');
+        });
+        child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+        const timer = options.killAfterMs ? setTimeout(() => child.kill('SIGKILL'), options.killAfterMs) : undefined;
+        child.on('close', (code, signal) => {
+          clearTimeout(timer);
+          resolve({ code, signal, stdout, stderr });
+        });
+      });
+    },
+    async list(bucket, prefix = '') {
+      const out: { key: string; size: number }[] = [];
+      let token: string | undefined;
+      do {
+        const page = await s3.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+        for (const o of page.Contents ?? []) out.push({ key: o.Key!, size: o.Size ?? 0 });
+        token = page.NextContinuationToken;
+      } while (token);
+      return out;
+    },
+    async get(bucket, key) {
+      const r = await s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      return Buffer.from(await r.Body!.transformToByteArray());
+    },
+    async destinationRecords(dataPrefix = 'consolidated/') {
+      const keys = (await world.list(dest, dataPrefix)).filter((o) => o.key.endsWith('.avro'));
+      const all: RawDatum[] = [];
+      for (const k of keys) all.push(...(await decodeAvro(await world.get(dest, k.key))).records);
+      return all;
+    },
+    async stop() {
+      await sitewise.stop();
+      await s3.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  await world.writeConfig();
+  return world;
+}
+
+/** Sorted record keys, for multiset equality with a readable diff. */
+export function recordSet(records: RawDatum[]): string[] {
+  return records.map(recordKey).sort();
+}
+
+export function recordsOf(objects: ColdObject[]): RawDatum[] {
+  return objects.flatMap((o) => o.records);
+}
