@@ -24,8 +24,9 @@ interface Candidate {
  * objects its merged files hold: the original appended each source file's
  * records in one run, so an object is merged when a merged file holds a run of
  * exactly its record count that starts with its first record and ends with its
- * last (compared byte for byte). Only objects of series in the old index can
- * be there; anything else is new.
+ * last (compared byte for byte). Only objects of series in the old index (in
+ * full or cut at the first `_`, as the original wrote it) can be there;
+ * anything else is new.
  */
 export async function adoptOriginal(opts: {
   day: Day;
@@ -37,9 +38,11 @@ export async function adoptOriginal(opts: {
   concurrency: number;
 }): Promise<Ledger> {
   const ids = new Set(opts.indexIds);
+  // The original wrote the second `_` field of the file name as the id, which
+  // for `{assetId}_{propertyId}` series is the asset id alone.
   const possible = opts.listed.filter((o) => {
     const parsed = parseDataKey(o.key);
-    return parsed !== undefined && ids.has(parsed.seriesId);
+    return parsed !== undefined && (ids.has(parsed.seriesId) || ids.has(parsed.seriesId.split('_')[0]!));
   });
   const candidates = await mapLimit(possible, opts.concurrency, async (object): Promise<Candidate | undefined> => {
     const body = await opts.cold.getBuffer(object.key);

@@ -1,0 +1,157 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { ConfigError } from '../src/config/config-error.js';
+import { loadConfig, parseDayExpression, resolveConfig } from '../src/config/load-config.js';
+import { dayFolderName, dayPrefix, daysDescending, parseDayFolderName } from '../src/partition/day.js';
+import { localName, mergedFileName } from '../src/partition/local-day.js';
+import { parseDataKey } from '../src/partition/parse-data-key.js';
+import { selectObjects } from '../src/partition/select-objects.js';
+
+const A = '7020c8e2-e6db-40fa-9845-ed0dddd4c77d';
+const P = '95e63da7-d34e-43e1-bc6f-1b490154b07a';
+
+describe('parseDataKey', () => {
+  const cases: [string, ReturnType<typeof parseDataKey>][] = [
+    [`raw/startYear=2021/startMonth=1/startDay=2/seriesBucket=3f/raw_${A}_${P}_1609577700_GOOD.avro`, { kind: 'raw', seriesId: `${A}_${P}`, startTimestamp: 1609577700, quality: 'GOOD' }],
+    [`x/raw/startYear=2021/startMonth=1/startDay=2/seriesBucket=00/raw_${A}_1609577700_BAD.avro`, { kind: 'raw', seriesId: A, startTimestamp: 1609577700, quality: 'BAD' }],
+    [`agg/startYear=2021/startMonth=1/startDay=2/seriesBucket=00/agg_${A}_1609577700_UNCERTAIN.avro`, { kind: 'agg', seriesId: A, startTimestamp: 1609577700, quality: 'UNCERTAIN' }],
+    ['raw/startYear=2021/startMonth=1/startDay=2/seriesBucket=00/notes.txt', undefined],
+    [`raw/startYear=2021/startMonth=1/startDay=2/seriesBucket=00/raw_${A}_GOOD.avro`, undefined],
+    [`raw/startYear=2021/startMonth=1/startDay=2/seriesBucket=00/raw_${A}_16095_GOOD.avro.tmp`, undefined],
+    ['asset_metadata/a.ndjson', undefined],
+  ];
+  for (const [key, expected] of cases) it(key.slice(key.lastIndexOf('/') + 1), () => assert.deepEqual(parseDataKey(key), expected));
+});
+
+describe('selectObjects', () => {
+  const key = (id: string, ts: number) => `raw/startYear=2024/startMonth=3/startDay=1/seriesBucket=00/raw_${id}_${ts}_GOOD.avro`;
+  const listed = [
+    { key: key(`${A}_${P}`, 1), size: 10, etag: 'a' },
+    { key: key(`${A}_${P}`, 2), size: 10, etag: 'b' },
+    { key: key('other', 1), size: 10, etag: 'c' },
+    { key: key('changed', 1), size: 11, etag: 'd2' },
+    { key: 'raw/startYear=2024/startMonth=3/startDay=1/junk.json', size: 1, etag: 'e' },
+    { key: `raw/startYear=2024/startMonth=3/startDay=1/../../../etc/${key('evil', 1).split('/').pop()!}`, size: 1, etag: 'f' },
+  ];
+  const merged = new Map([
+    [key(`${A}_${P}`, 1), { key: key(`${A}_${P}`, 1), size: 10, etag: 'a' }],
+    [key('changed', 1), { key: key('changed', 1), size: 10, etag: 'd1' }],
+  ]);
+  it('takes what is not in the ledger and known, and says why the rest is skipped', () => {
+    const s = selectObjects(listed, merged, new Set([`${A}_${P}`, 'changed']));
+    assert.deepEqual(s.selected.map((o) => o.key), [key(`${A}_${P}`, 2)]);
+    assert.equal(s.selected[0]!.seriesId, `${A}_${P}`);
+    assert.equal(s.alreadyMerged, 1);
+    assert.deepEqual(s.changed.map((o) => o.key), [key('changed', 1)]);
+    assert.deepEqual(s.notListed, [key('other', 1)]);
+    assert.deepEqual(s.unparseable, ['raw/startYear=2024/startMonth=3/startDay=1/junk.json']);
+    assert.equal(s.unsafe.length, 1);
+  });
+  it('takes every series when there is no ListTimeSeries filter', () => {
+    assert.equal(selectObjects(listed, merged, undefined).selected.length, 2);
+  });
+});
+
+describe('days and names', () => {
+  it('walks from end back to start, across a month end', () => {
+    const days = daysDescending({ year: 2024, month: 2, day: 28 }, { year: 2024, month: 3, day: 1 });
+    assert.deepEqual(days.map(dayFolderName), ['2024-3-1', '2024-2-29', '2024-2-28']);
+  });
+  it('names partitions and folders without zero padding, as SiteWise and the original do', () => {
+    assert.equal(dayPrefix('raw/', { year: 2023, month: 1, day: 7 }), 'raw/startYear=2023/startMonth=1/startDay=7/');
+    assert.deepEqual(parseDayFolderName('2023-1-7'), { year: 2023, month: 1, day: 7 });
+    assert.equal(parseDayFolderName('2023-01-07'), undefined);
+    assert.equal(parseDayFolderName('2023-2-30'), undefined);
+  });
+  it('derives the merged name from the inputs only', () => {
+    const objects = [
+      { key: 'a', size: 1, etag: 'x', seriesId: 's' },
+      { key: 'b', size: 2, etag: 'y', seriesId: 's' },
+    ];
+    assert.equal(mergedFileName(objects), mergedFileName([...objects].reverse()));
+    assert.notEqual(mergedFileName(objects), mergedFileName([objects[0]!]));
+    assert.notEqual(mergedFileName(objects), mergedFileName([objects[0]!, { ...objects[1]!, etag: 'z' }]));
+    assert.match(mergedFileName(objects), /^merged_series_v1-[0-9a-f]{24}\.avro$/);
+  });
+  it('keeps local names inside the day folder', () => {
+    assert.equal(localName('p/day/seriesBucket=0a/raw_x_1_GOOD.avro', 'p/day/'), 'seriesBucket%3D0a%2Fraw_x_1_GOOD.avro');
+    assert.ok(!localName('p/day/../../x', 'p/day/').includes('/'));
+  });
+  it('reads relative days for cron', () => {
+    const now = new Date(Date.UTC(2024, 2, 1, 23, 59));
+    assert.deepEqual(parseDayExpression('today', now), { year: 2024, month: 3, day: 1 });
+    assert.deepEqual(parseDayExpression('yesterday', now), { year: 2024, month: 2, day: 29 });
+    assert.deepEqual(parseDayExpression('today-2', now), { year: 2024, month: 2, day: 28 });
+    assert.equal(parseDayExpression('2024-13-01', now), undefined);
+  });
+});
+
+describe('config loader', () => {
+  const base = {
+    s3_buckets: { cold_tier_bucket_name: 'cold-bucket', repartitioned_bucket_name: 'dest-bucket' },
+    date_range: { date_start: '2023-01-01', date_end: '2023-01-31' },
+  };
+  const resolve = (doc: unknown, flags = {}) => resolveConfig('/c.yml', doc, flags, ['cold-bucket', 'dest-bucket', 'dates'], {}, new Date());
+  const problems = (doc: unknown, flags = {}): string[] => {
+    try {
+      resolve(doc, flags);
+    } catch (err) {
+      if (err instanceof ConfigError) return err.problems;
+      throw err;
+    }
+    assert.fail('expected a ConfigError');
+  };
+
+  it('reads the original nested layout with its defaults', () => {
+    const c = resolve({ credentials: { profile: 'default' }, timeseries_type: 'DISASSOCIATED', ...base });
+    assert.equal(c.coldPrefix, 'raw/');
+    assert.equal(c.dataPrefix, 'consolidated/');
+    assert.equal(c.indexPrefix, 'index/');
+    assert.equal(c.rawDir, '/tmp/sitewise/raw');
+    assert.equal(c.mergedDir, '/tmp/sitewise/merged');
+    assert.equal(c.timeseriesType, 'DISASSOCIATED');
+    assert.equal(c.profile, undefined);
+    assert.equal(c.concurrency, 16);
+  });
+  it('reads the flat names of the original README', () => {
+    const c = resolve({
+      cold_tier_bucket_name: 'cold-bucket',
+      repartitioned_data_bucket_name: 'dest-bucket',
+      local_tmp_raw_dir_name: 'r',
+      local_tmp_merged_dir_name: 'm',
+      date_start: '2023-01-01',
+      date_end: '2023-01-02',
+    });
+    assert.equal(c.destBucket, 'dest-bucket');
+    assert.equal(c.rawDir, '/tmp/sitewise/r');
+  });
+  it('lets flags override the file', () => {
+    const c = resolve({ ...base, credentials: { profile: 'ops' } }, { from: '2023-01-05', to: '2023-01-06', workDir: '/w', concurrency: '4', profile: 'cli' });
+    assert.deepEqual([c.from, c.to], [{ year: 2023, month: 1, day: 5 }, { year: 2023, month: 1, day: 6 }]);
+    assert.deepEqual([c.workDir, c.concurrency, c.profile], ['/w', 4, 'cli']);
+  });
+  it('names the key, the value and what is expected', () => {
+    const p = problems({
+      s3_buckets: { cold_tier_bucket_name: 'cold-bucket', cold_tier_bucket_data_prefix: '/raw/' },
+      date_range: { date_start: '2023-02-30', date_end: '2023-01-01' },
+      timeseries_typ: 'ALL',
+    });
+    assert.ok(p.some((m) => /s3_buckets\.repartitioned_bucket_name: missing/.test(m)), p.join('\n'));
+    assert.ok(p.some((m) => /date_range\.date_start: '2023-02-30' is not a day; expected YYYY-MM-DD/.test(m)));
+    assert.ok(p.some((m) => /cold_tier_bucket_data_prefix: '\/raw\/' starts with '\/'/.test(m)));
+    assert.ok(p.some((m) => /timeseries_typ: unknown key; did you mean 'timeseries_type'\?/.test(m)));
+    assert.ok(p.every((m) => m.startsWith('/c.yml: ')));
+  });
+  it('rejects a start after the end', () => {
+    assert.ok(problems({ ...base, date_range: { date_start: '2023-02-01', date_end: '2023-01-01' } }).some((m) => /start 2023-02-01 is after end 2023-01-31|start 2023-02-01 is after end 2023-01-01/.test(m)));
+  });
+  it('says which file is missing or malformed', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'cfg-'));
+    await assert.rejects(loadConfig({ config: path.join(dir, 'nope.yml') }, []), /nope\.yml: no such file/);
+    await writeFile(path.join(dir, 'bad.yml'), 's3_buckets:\n  cold_tier_bucket_name: [unclosed\n');
+    await assert.rejects(loadConfig({ config: path.join(dir, 'bad.yml') }, []), /bad\.yml line \d+: not valid YAML/);
+  });
+});
