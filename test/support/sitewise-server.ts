@@ -13,6 +13,8 @@ export interface SiteWiseServer {
   requests: { type: string | null; maxResults: number; nextToken: string | null }[];
   /** Answer this many next requests with a throttling error. */
   throttleNext: number;
+  /** Answer every request with this error (e.g. 403 AccessDeniedException). */
+  failWith?: { status: number; type: string };
   stop(): Promise<void>;
 }
 
@@ -32,6 +34,10 @@ export async function startSiteWise(series: SeriesSpec[]): Promise<SiteWiseServe
     const maxResults = Number(url.searchParams.get('maxResults') ?? '50');
     const nextToken = url.searchParams.get('nextToken');
     state.requests.push({ type, maxResults, nextToken });
+    if (state.failWith) {
+      send(state.failWith.status, { message: 'injected by the test server' }, { 'x-amzn-errortype': state.failWith.type });
+      return;
+    }
     if (state.throttleNext > 0) {
       state.throttleNext--;
       send(429, { message: 'Rate exceeded' }, { 'x-amzn-errortype': 'ThrottlingException' });

@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import avro from 'avsc';
+import { encodeAvro, generateDay, makeSeries, type ColdObject } from './support/generate-cold-tier.js';
+import { recordSet, recordsOf, startWorld, type World } from './support/harness.js';
+
+const day = (d: number) => ({ year: 2024, month: 4, day: d });
+
+/** Flips the 4 CRC bytes at the end of the first block's data (just before its sync marker). */
+function breakFirstCrc(body: Buffer): Buffer {
+  const copy = Buffer.from(body);
+  const sync = Buffer.from(copy.subarray(copy.length - 16)); // every container file ends with its sync marker
+  const at = copy.indexOf(sync, copy.indexOf(sync) + 16); // the first block's end: the header ends with the marker too
+  for (let i = at - 4; i < at; i++) copy[i] = copy[i]! ^ 0xff;
+  return copy;
+}
+
+describe('bad input: a clear error per day, nothing lost, other days go on', () => {
+  const series = makeSeries({ associated: 3, disassociated: 2 }, 41);
+  let world: World;
+  let good: ColdObject[];
+  const bad = new Map<number, { key: string; why: RegExp }>();
+
+  before(async () => {
+    world = await startWorld(series);
+    await world.writeConfig({ timeseries_type: 'ALL', date_range: { date_start: '2024-04-01', date_end: '2024-04-06' } });
+    good = [];
+    for (let d = 1; d <= 6; d++) good.push(...(await generateDay(series, day(d), { exports: [0, 1] })));
+    const one = (d: number) => good.find((o) => o.key.includes(`startDay=${d}/`))!;
+    const otherSchema = avro.Type.forSchema({ type: 'record', name: 'AggDatum', fields: [{ name: 'seriesId', type: 'string' }, { name: 'average', type: 'double' }] });
+    const injected: { d: number; body: Buffer; why: RegExp }[] = [
+      { d: 2, body: breakFirstCrc(one(2).body), why: /CRC32 does not match/ },
+      { d: 3, body: one(3).body.subarray(0, Math.floor(one(3).body.length * 0.7)), why: /truncated/ },
+      { d: 4, body: Buffer.from('{"this": "is not avro"}'), why: /not an Avro object-container file/ },
+      { d: 5, body: await encodeAvro([{ seriesId: 'x', average: 1 }], 'snappy', otherSchema), why: /schema differs from the rest of its day.*fields average have no place in it/ },
+      { d: 6, body: Buffer.alloc(0), why: /empty file \(0 bytes\)/ },
+    ];
+    const objects: { key: string; body: Buffer }[] = [...good];
+    for (const { d, body, why } of injected) {
+      const key = `raw/startYear=2024/startMonth=4/startDay=${d}/seriesBucket=ee/raw_bad-series-${d}_${Date.UTC(2024, 3, d) / 1000}_GOOD.avro`;
+      objects.push({ key, body });
+      bad.set(d, { key, why });
+    }
+    await world.put(objects);
+  });
+  after(async () => {
+    await world?.stop();
+  });
+
+  it('fails each bad day naming the object and what is wrong; uploads the good day; keeps the bad days local', async () => {
+    assert.equal((await world.cli(['download'])).code, 0);
+    const merge = await world.cli(['merge']);
+    assert.equal(merge.code, 1);
+    for (const [d, { key, why }] of bad) {
+      const line = merge.stderr.split('\n').find((l) => l.startsWith(`merge 2024-04-0${d}: FAILED:`));
+      assert.ok(line, `no failure line for day ${d}:\n${merge.stderr}`);
+      assert.ok(line.includes(key), line);
+      assert.match(line, why);
+    }
+    assert.match(merge.stdout, /merge: 1 days done, 0 skipped, 5 failed/);
+    assert.doesNotMatch(merge.stderr, /\n\s+at /);
+
+    const upload = await world.cli(['upload']);
+    assert.equal(upload.code, 0, upload.stderr);
+    // the good day landed in full; the bad days did not land at all
+    const goodDay = good.filter((o) => o.key.includes('startDay=1/'));
+    assert.deepEqual(recordSet(await world.destinationRecords()), recordSet(recordsOf(goodDay)));
+    assert.deepEqual((await world.list(world.dest, 'index/')).map((o) => o.key.split('/')[3]), ['startDay=1', 'startDay=1']);
+    // the bad days' downloads are kept for inspection
+    const kept = await readdir(path.join(world.workDir, 'raw'));
+    assert.deepEqual(kept.sort(), ['2024-4-2', '2024-4-3', '2024-4-4', '2024-4-5', '2024-4-6']);
+  });
+
+  it('a full disk fails the day with a clear message and loses nothing', async (t) => {
+    const mnt = path.join(world.dir, 'tiny');
+    await mkdir(mnt, { recursive: true });
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16k', 'tmpfs', mnt], { stdio: 'ignore' });
+    } catch {
+      t.skip('cannot mount a small tmpfs here (needs root)');
+      return;
+    }
+    try {
+      const r = await world.cli(['download', '--work-dir', mnt, '--from', '2024-04-02', '--to', '2024-04-02']);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /download 2024-04-02: FAILED: disk full \(.*ENOSPC.*\); free space in the work dir and run again/);
+      assert.ok(!existsSync(path.join(mnt, 'raw', '2024-4-2', 'manifest.json')), 'an incomplete day is not handed to merge');
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
+  });
+});

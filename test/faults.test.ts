@@ -1,0 +1,230 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { readdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
+import { generateDay, makeSeries, type ColdObject } from './support/generate-cold-tier.js';
+import { recordSet, recordsOf, startWorld, type World } from './support/harness.js';
+
+const DAY = { year: 2024, month: 3, day: 2 };
+const DATES = ['--from', '2024-03-01', '--to', '2024-03-02'];
+
+async function threeCommands(world: World, extra: string[] = []): Promise<void> {
+  for (const command of ['download', 'merge', 'upload']) {
+    const r = await world.cli([command, ...DATES, ...extra]);
+    assert.equal(r.code, 0, `${command}: ${r.stderr}`);
+  }
+}
+
+/** No stack trace, and exactly one error line. */
+function assertOneClearLine(stderr: string, pattern: RegExp): void {
+  const lines = stderr.trim().split('\n');
+  assert.equal(lines.length, 1, stderr);
+  assert.match(lines[0]!, pattern);
+  assert.doesNotMatch(stderr, /\n\s+at /);
+}
+
+describe('transient faults', () => {
+  const series = makeSeries({ associated: 10, disassociated: 5 }, 31);
+  let world: World;
+  let proxy: FaultProxy;
+  let objects: ColdObject[];
+  before(async () => {
+    world = await startWorld(series);
+    objects = [...(await generateDay(series, DAY)), ...(await generateDay(series, { ...DAY, day: 1 }))];
+    await world.put(objects);
+    proxy = await startFaultProxy(world.s3.endpoint, 5);
+    await world.writeConfig({ timeseries_type: 'ALL' }, proxy.endpoint);
+  });
+  after(async () => {
+    await proxy?.stop();
+    await world?.stop();
+  });
+
+  it('500s, 503 SlowDown and connection resets (before and after the server acted) are retried; every record lands once', async () => {
+    proxy.failureRate = 0.2;
+    await threeCommands(world);
+    proxy.failureRate = 0;
+    assert.ok(proxy.log.filter((r) => r.fault).length >= 20, `only ${proxy.log.filter((r) => r.fault).length} faults injected`);
+    assert.deepEqual(recordSet(await world.destinationRecords()), recordSet(recordsOf(objects)));
+    assert.equal((await world.list(world.dest, 'consolidated/')).length, 2);
+  });
+});
+
+describe('permanent faults stop with one clear line', () => {
+  const series = makeSeries({ associated: 2, disassociated: 1 }, 32);
+  let world: World;
+  let proxy: FaultProxy;
+  before(async () => {
+    world = await startWorld(series);
+    await world.put(await generateDay(series, DAY, { exports: [0] }));
+    proxy = await startFaultProxy(world.s3.endpoint);
+  });
+  after(async () => {
+    await proxy?.stop();
+    await world?.stop();
+  });
+
+  it('AccessDenied names the bucket, the operation and the permission', async () => {
+    await world.writeConfig({ timeseries_type: 'ALL' }, proxy.endpoint);
+    proxy.rules = [{ match: (r) => r.method === 'PUT' && r.path.includes(world.dest), status: 403, code: 'AccessDenied' }];
+    assert.equal((await world.cli(['download', ...DATES])).code, 0);
+    assert.equal((await world.cli(['merge'])).code, 0);
+    const r = await world.cli(['upload', '--quiet']);
+    proxy.rules = [];
+    assert.equal(r.code, 1);
+    assertOneClearLine(r.stderr, new RegExp(`^error: PutObject on s3://${world.dest}/consolidated/.*: access denied; the role needs s3:PutObject there$`));
+    // nothing committed, local files kept for the next run
+    assert.deepEqual(await world.list(world.dest), []);
+    assert.ok(existsSync(path.join(world.workDir, 'merged', '2024-3-2')));
+    assert.equal((await world.cli(['upload'])).code, 0);
+  });
+
+  it('a missing bucket is named', async () => {
+    await world.writeConfig({ timeseries_type: 'ALL', s3_buckets: { cold_tier_bucket_name: 'no-such-bucket-here', repartitioned_bucket_name: world.dest } });
+    const r = await world.cli(['download', ...DATES, '--quiet']);
+    assert.equal(r.code, 1);
+    assertOneClearLine(r.stderr, /^error: ListObjectsV2 on s3:\/\/no-such-bucket-here\/raw\/startYear=2024\/startMonth=3\/startDay=2\/: no such bucket; check the bucket name and region$/);
+  });
+
+  it('bad credentials say what to set', async () => {
+    await world.writeConfig({ timeseries_type: 'ALL' });
+    const r = await world.cli(['download', ...DATES, '--quiet'], { env: { AWS_ACCESS_KEY_ID: 'WRONGKEY', AWS_SECRET_ACCESS_KEY: 'wrong' } });
+    assert.equal(r.code, 1);
+    assertOneClearLine(r.stderr, /^error: ListObjectsV2 on s3:\/\/cold-.*: AWS credentials missing, invalid or expired \(\w+\); set a profile/);
+  });
+
+  it('ListTimeSeries access denied names the API and the permission', async () => {
+    await world.writeConfig({ timeseries_type: 'ASSOCIATED' });
+    world.sitewise.failWith = { status: 403, type: 'AccessDeniedException' };
+    const r = await world.cli(['download', ...DATES, '--dry-run', '--quiet']);
+    world.sitewise.failWith = undefined;
+    assert.equal(r.code, 1);
+    assertOneClearLine(r.stderr, /^error: ListTimeSeries on the AWS IoT SiteWise API: access denied; the role needs iotsitewise:ListTimeSeries there/);
+  });
+
+  it('a config error exits 2 with the key named', async () => {
+    await world.writeConfig({ timeseries_type: 'SOME', date_range: { date_start: '2024-03-05', date_end: '2024-03-01' } });
+    const r = await world.cli(['download']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /config error: .*timeseries_type: 'SOME' is not one of ASSOCIATED, DISASSOCIATED, ALL/);
+    assert.match(r.stderr, /config error: .*date range: start 2024-03-05 is after end 2024-03-01/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  });
+});
+
+describe('a crash between the data upload and the commit', () => {
+  const series = makeSeries({ associated: 4, disassociated: 2 }, 33);
+  let world: World;
+  let proxy: FaultProxy;
+  before(async () => {
+    world = await startWorld(series);
+    proxy = await startFaultProxy(world.s3.endpoint);
+    await world.writeConfig({ timeseries_type: 'ALL' }, proxy.endpoint);
+  });
+  after(async () => {
+    await proxy?.stop();
+    await world?.stop();
+  });
+
+  it('leaves no duplicate after new exports arrive and the next run commits', async () => {
+    const early = await generateDay(series, DAY, { exports: [0, 1] });
+    await world.put(early);
+    await world.cli(['download', ...DATES]);
+    await world.cli(['merge']);
+    proxy.rules = [{ match: (r) => r.method === 'PUT' && r.path.includes('ledger.json'), status: 403, code: 'AccessDenied' }];
+    const failed = await world.cli(['upload']);
+    proxy.rules = [];
+    assert.equal(failed.code, 1);
+    assert.equal((await world.list(world.dest, 'consolidated/')).length, 1, 'the data object went up, the commit did not');
+
+    const late = await generateDay(series, DAY, { exports: [2, 3] });
+    await world.put(late);
+    await threeCommands(world);
+    assert.deepEqual(recordSet(await world.destinationRecords()), recordSet(recordsOf([...early, ...late])));
+    assert.equal((await world.list(world.dest, 'consolidated/')).length, 1, 'the uncommitted object was removed');
+  });
+});
+
+describe('kill -9 at any point, then rerun', () => {
+  const series = makeSeries({ associated: 60, disassociated: 20 }, 34);
+  let world: World;
+  let objects: ColdObject[];
+  before(async () => {
+    world = await startWorld(series);
+    objects = [...(await generateDay(series, DAY, { recordsPerFile: 200 })), ...(await generateDay(series, { ...DAY, day: 1 }, { recordsPerFile: 200 }))];
+    await world.put(objects);
+    await world.writeConfig({ timeseries_type: 'ALL' });
+  });
+  after(async () => {
+    await world?.stop();
+  });
+
+  it('each command killed in the middle of its work, then rerun, lands every record once', async () => {
+    const json = ['--log-format', 'json', '--verbose', '--concurrency', '2'];
+    const dl = await world.cli(['download', ...DATES, ...json], { killWhen: (out) => out.includes('"doneObjects":60,') });
+    assert.equal(dl.signal, 'SIGKILL', 'download was killed mid-way');
+    const resumed = await world.cli(['download', ...DATES, ...json]);
+    assert.equal(resumed.code, 0, resumed.stderr);
+
+    const mg = await world.cli(['merge', ...json], { killWhen: (out) => out.includes('"stage":"merge","day":"2024-03-02"') });
+    assert.equal(mg.signal, 'SIGKILL', 'merge was killed mid-way');
+    assert.equal((await world.cli(['merge'])).code, 0);
+
+    const up = await world.cli(['upload', ...json], { killWhen: (out) => out.includes('"type":"day-end","stage":"upload"') });
+    assert.equal(up.signal, 'SIGKILL', 'upload was killed after its first day');
+    assert.equal((await world.cli(['upload'])).code, 0);
+
+    assert.deepEqual(recordSet(await world.destinationRecords()), recordSet(recordsOf(objects)));
+    assert.equal((await world.list(world.dest, 'consolidated/')).length, 2);
+    assert.deepEqual(await readdir(path.join(world.workDir, 'raw')), []);
+  });
+
+  it('run killed at a series of moments, then rerun, lands every record once', async () => {
+    const extra = [
+      ...(await generateDay(series, DAY, { exports: [3], recordsPerFile: 50, seed: 99 })).map((o) => ({ ...o, key: o.key.replace('_GOOD', '_UNCERTAIN').replace('_BAD', '_UNCERTAIN') })),
+    ];
+    const fresh = extra.filter((o, i, all) => all.findIndex((x) => x.key === o.key) === i && !objects.some((x) => x.key === o.key));
+    await world.put(fresh);
+    for (const ms of [150, 400, 700, 1000, 1500]) {
+      await world.cli(['run', ...DATES, '--concurrency', '2'], { killAfterMs: ms });
+    }
+    const last = await world.cli(['run', ...DATES]);
+    assert.equal(last.code, 0, last.stderr);
+    assert.deepEqual(recordSet(await world.destinationRecords()), recordSet(recordsOf([...objects, ...fresh])));
+  });
+});
+
+describe('resume', () => {
+  const series = makeSeries({ associated: 5, disassociated: 2 }, 35);
+  let world: World;
+  let proxy: FaultProxy;
+  before(async () => {
+    world = await startWorld(series);
+    await world.put(await generateDay(series, DAY));
+    proxy = await startFaultProxy(world.s3.endpoint);
+    await world.writeConfig({ timeseries_type: 'ALL' }, proxy.endpoint);
+  });
+  after(async () => {
+    await proxy?.stop();
+    await world?.stop();
+  });
+
+  it('download fetches only what is missing or changed locally; merge redoes only a missing or stale output', async () => {
+    assert.equal((await world.cli(['download', ...DATES])).code, 0);
+    const rawDir = path.join(world.workDir, 'raw', '2024-3-2');
+    const files = (await readdir(rawDir)).filter((f) => f.endsWith('.avro'));
+    await rm(path.join(rawDir, files[0]!));
+    await writeFile(path.join(rawDir, files[1]!), 'garbage of another size');
+    const gets = () => proxy.log.filter((r) => r.method === 'GET' && r.path.includes(world.cold) && !r.path.includes('list-type')).length;
+    const before = gets();
+    assert.equal((await world.cli(['download', ...DATES])).code, 0);
+    assert.equal(gets() - before, 2, 'only the removed and the damaged file were fetched again');
+
+    assert.equal((await world.cli(['merge'])).code, 0);
+    const again = await world.cli(['merge', '--verbose']);
+    assert.match(again.stdout, /merge 2024-03-02: skipped \(already merged\)/);
+    assert.equal((await world.cli(['upload'])).code, 0);
+  });
+});
