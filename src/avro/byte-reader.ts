@@ -7,12 +7,13 @@ export class ByteReader {
   private buf: Buffer = Buffer.alloc(0);
   private pos = 0;
   private done = false;
-  private readonly it: AsyncIterator<Uint8Array>;
+  private readonly it: AsyncIterator<Uint8Array> | Iterator<Uint8Array>;
   /** Bytes consumed so far, for error messages. */
   offset = 0;
 
-  constructor(source: AsyncIterable<Uint8Array>) {
-    this.it = source[Symbol.asyncIterator]();
+  /** A stream, or a list of buffers (a whole small file read at once). */
+  constructor(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) {
+    this.it = Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]();
   }
 
   /** Makes `n` bytes available; false if the stream ends first. */

@@ -24,6 +24,17 @@ export function decompressBlock(codec: string, data: Buffer): Buffer {
   }
 }
 
+/**
+ * Checks a stored snappy block against its CRC without keeping the result.
+ * Decompression runs on libuv's thread pool, so several checks overlap with
+ * the copy on the main thread.
+ */
+export async function verifySnappyBlock(data: Buffer): Promise<void> {
+  if (data.length < 4) throw new Error('snappy block shorter than its CRC');
+  const raw = (await snappy.uncompress(data.subarray(0, data.length - 4), { asBuffer: true })) as Buffer;
+  if (zlib.crc32(raw) !== data.readUInt32BE(data.length - 4)) throw new Error('snappy block CRC32 does not match its data');
+}
+
 export function compressSnappyBlock(raw: Buffer): Buffer {
   const crc = Buffer.alloc(4);
   crc.writeUInt32BE(zlib.crc32(raw));

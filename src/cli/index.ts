@@ -6,16 +6,8 @@ import { loadConfig, type ConfigFlags, type Requirement } from '../config/load-c
 import { FatalError, errorMessage } from '../errors.js';
 import type { CommandSummary } from '../events.js';
 import { createLimiter } from '../limit.js';
-import { Bucket } from '../s3/bucket.js';
-import { createS3Client } from '../s3/create-s3-client.js';
-import { createSiteWiseClient, listTimeSeriesIds } from '../sitewise/list-time-series.js';
 import { acquireWorkLock } from '../work-lock.js';
 import type { Context } from '../commands/context.js';
-import { download } from '../commands/download.js';
-import { merge } from '../commands/merge.js';
-import { upload } from '../commands/upload.js';
-import { run } from '../commands/run.js';
-import { athenaDdl } from '../commands/athena-ddl.js';
 import { createRenderer } from './render.js';
 
 const EXIT_DAY_FAILED = 1;
@@ -58,16 +50,21 @@ async function execute(stage: 'download' | 'merge' | 'upload' | 'run', flags: Cl
     verbose: flags.verbose ?? false,
     tty: Boolean(process.stderr.isTTY) && flags.logFormat === 'text',
   });
-  const s3 = stage === 'merge' ? undefined : createS3Client(config);
-  const sitewise = config.timeseriesType === 'ALL' ? undefined : createSiteWiseClient(config);
+  // The AWS SDK takes a good part of a second to load: merge never needs it,
+  // and only download and run need the SiteWise client.
+  const { Bucket } = stage === 'merge' ? { Bucket: undefined } : await import('../s3/bucket.js');
+  const s3 = stage === 'merge' ? undefined : (await import('../s3/create-s3-client.js')).createS3Client(config);
+  const needsSeries = (stage === 'download' || stage === 'run') && config.timeseriesType !== 'ALL';
+  const sitewiseModule = needsSeries ? await import('../sitewise/list-time-series.js') : undefined;
+  const sitewise = sitewiseModule?.createSiteWiseClient(config);
   let known: Promise<Set<string> | undefined> | undefined;
   const ctx: Context = {
     config,
     emit: render,
-    cold: s3 && config.coldBucket ? new Bucket(s3, config.coldBucket) : undefined,
-    dest: s3 && config.destBucket ? new Bucket(s3, config.destBucket) : undefined,
+    cold: Bucket && s3 && config.coldBucket ? new Bucket(s3, config.coldBucket) : undefined,
+    dest: Bucket && s3 && config.destBucket ? new Bucket(s3, config.destBucket) : undefined,
     knownSeries: () => {
-      known ??= sitewise ? listTimeSeriesIds(sitewise, config.timeseriesType as 'ASSOCIATED' | 'DISASSOCIATED') : Promise.resolve(undefined);
+      known ??= sitewise && sitewiseModule ? sitewiseModule.listTimeSeriesIds(sitewise, config.timeseriesType as 'ASSOCIATED' | 'DISASSOCIATED') : Promise.resolve(undefined);
       return known;
     },
     transfers: createLimiter(config.concurrency),
@@ -76,10 +73,10 @@ async function execute(stage: 'download' | 'merge' | 'upload' | 'run', flags: Cl
   let summary: CommandSummary;
   try {
     summary =
-      stage === 'download' ? await download(ctx, { dryRun: flags.dryRun })
-      : stage === 'merge' ? await merge(ctx)
-      : stage === 'upload' ? await upload(ctx)
-      : await run(ctx);
+      stage === 'download' ? await (await import('../commands/download.js')).download(ctx, { dryRun: flags.dryRun })
+      : stage === 'merge' ? await (await import('../commands/merge.js')).merge(ctx)
+      : stage === 'upload' ? await (await import('../commands/upload.js')).upload(ctx)
+      : await (await import('../commands/run.js')).run(ctx);
   } finally {
     render.finish();
     await release();
@@ -135,6 +132,7 @@ Examples:
     .addHelpText('after', '\nExample:\n  sitewise-repartition athena-ddl --table plant_data > create-table.sql\n')
     .action(async (flags: { config: string; table: string; database: string }) => {
       const config = await loadConfig({ config: flags.config }, ['dest-bucket']);
+      const { athenaDdl } = await import('../commands/athena-ddl.js');
       process.stdout.write(athenaDdl(config, flags));
     });
   return program;

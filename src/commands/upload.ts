@@ -55,8 +55,9 @@ export async function uploadDay(ctx: Context, day: Day): Promise<DayOutcome> {
   }
   await dest.putBuffer(indexKey(config.indexPrefix, day), formatIndex([...(index ?? []), ...batch.seriesIds]), 'text/plain');
   await removeOrphans(ctx, day, new Set(ledger.batches.map((b) => b.file)));
-  await rm(outDir, { recursive: true, force: true });
+  // raw first: the merged folder is what makes a rerun come back to finish the clean-up
   await rm(rawDayDir(config, day), { recursive: true, force: true });
+  await rm(outDir, { recursive: true, force: true });
   emit({ type: 'log', stage: 'upload', day: name, level: 'info', message: `${batch.day}: ** Upload Time: ${seconds(t0)} secs **` });
   return { status: committed ? 'skipped' : 'done', objects: batch.objects.length, records: batch.records, reason: committed ? 'already committed' : undefined };
 }

@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import { addDays } from 'date-fns';
 import { compareDays, isoDay, parseIsoDay, type Day } from '../partition/day.js';
 import { ConfigError } from './config-error.js';
 import { KEYS, type KeyPath } from './schema.js';
@@ -162,7 +161,7 @@ export function parseDayExpression(text: string, today: Date): Day | undefined {
   const rel = /^(today|yesterday)(?:-(\d{1,4}))?$/.exec(text.trim().toLowerCase());
   if (!rel) return parseIsoDay(text.trim());
   const back = (rel[1] === 'yesterday' ? 1 : 0) + Number(rel[2] ?? 0);
-  const d = addDays(new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate())), -back);
+  const d = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate() - back));
   return { year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate() };
 }
 

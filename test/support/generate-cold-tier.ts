@@ -136,8 +136,14 @@ export interface DayOptions {
 
 /** One day's cold-tier objects for the given series and export windows (0..3). */
 export async function generateDay(series: SeriesSpec[], day: Day, options: DayOptions = {}): Promise<ColdObject[]> {
-  const { prefix = 'raw/', exports = [0, 1, 2, 3], recordsPerFile = 20, seed = 7, codec = 'snappy' } = options;
   const objects: ColdObject[] = [];
+  for await (const o of generateObjects(series, day, options)) objects.push(o);
+  return objects;
+}
+
+/** The same objects one at a time, so a benchmark can make gigabytes without holding them. */
+export async function* generateObjects(series: SeriesSpec[], day: Day, options: DayOptions = {}): AsyncGenerator<ColdObject> {
+  const { prefix = 'raw/', exports = [0, 1, 2, 3], recordsPerFile = 20, seed = 7, codec = 'snappy' } = options;
   for (const [si, s] of series.entries()) {
     for (const e of exports) {
       const rand = prng(seed * 1_000_003 + dayStartSeconds(day) + si * 31 + e);
@@ -162,11 +168,10 @@ export async function generateDay(series: SeriesSpec[], day: Day, options: DayOp
             ...value(s, rand, t),
           });
         }
-        objects.push({ key: coldKey(prefix, day, s.id, start, quality), seriesId: s.id, exportIndex: e, body: await encodeAvro(records, codec), records });
+        yield { key: coldKey(prefix, day, s.id, start, quality), seriesId: s.id, exportIndex: e, body: await encodeAvro(records, codec), records };
       }
     }
   }
-  return objects;
 }
 
 const codecs = {
