@@ -5,7 +5,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import avro from 'avsc';
 import { mergeFiles, type MergeInput } from '../src/avro/merge-files.js';
-import { decodeAvro, encodeAvro, generateDay, makeSeries, RAW_SCHEMA, recordKey, type ColdObject, type RawDatum } from './support/generate-cold-tier.js';
+import { recordsOf } from './support/harness.js';
+import { breakFirstCrc, decodeAvro, encodeAvro, generateDay, makeSeries, RAW_SCHEMA, recordKey, type ColdObject, type RawDatum } from './support/generate-cold-tier.js';
 
 const DAY = { year: 2024, month: 3, day: 9 };
 const SYNC = Buffer.alloc(16, 7);
@@ -42,6 +43,24 @@ describe('mergeFiles', () => {
     assert.equal(merged.codec, 'snappy');
     assert.deepEqual(sortedKeys(merged.records), sortedKeys(objects.flatMap((o) => o.records)));
     assert.equal(result.records, merged.records.length);
+  });
+
+  it('streams inputs larger than the whole-file limit, with the same result', async () => {
+    const objects = await generateDay(makeSeries({ associated: 3, disassociated: 2 }, 4), DAY, { recordsPerFile: 30 });
+    const inputs = await writeInputs(objects);
+    await mergeFiles(inputs, path.join(dir, 'whole.avro'), { sync: SYNC });
+    const streamed = await mergeFiles(inputs, path.join(dir, 'streamed.avro'), { sync: SYNC, wholeFileMax: 0 });
+    assert.equal(streamed.records, recordsOf(objects).length);
+    assert.deepEqual(await readFile(path.join(dir, 'streamed.avro')), await readFile(path.join(dir, 'whole.avro')));
+  });
+
+  it('finds a block whose CRC does not match, unless told not to check', async () => {
+    const [first, ...rest] = await generateDay(makeSeries({ associated: 2, disassociated: 1 }, 6), DAY);
+    const inputs = await writeInputs([{ key: first!.key, body: breakFirstCrc(first!.body) }, ...rest]);
+    await assert.rejects(mergeFiles(inputs, path.join(dir, 'crc.avro'), { sync: SYNC }), /CRC32 does not match/);
+    await assert.rejects(mergeFiles(inputs, path.join(dir, 'crc.avro'), { sync: SYNC, wholeFileMax: 0 }), /CRC32 does not match/);
+    const unchecked = await mergeFiles(inputs, path.join(dir, 'crc.avro'), { sync: SYNC, checkCrc: false });
+    assert.equal(unchecked.records, recordsOf([first!, ...rest]).length);
   });
 
   it('is reproducible: same inputs and sync give the same bytes', async () => {

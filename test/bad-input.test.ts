@@ -5,19 +5,10 @@ import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import avro from 'avsc';
-import { encodeAvro, generateDay, makeSeries, type ColdObject } from './support/generate-cold-tier.js';
+import { breakFirstCrc, encodeAvro, generateDay, makeSeries, type ColdObject } from './support/generate-cold-tier.js';
 import { recordSet, recordsOf, startWorld, type World } from './support/harness.js';
 
 const day = (d: number) => ({ year: 2024, month: 4, day: d });
-
-/** Flips the 4 CRC bytes at the end of the first block's data (just before its sync marker). */
-function breakFirstCrc(body: Buffer): Buffer {
-  const copy = Buffer.from(body);
-  const sync = Buffer.from(copy.subarray(copy.length - 16)); // every container file ends with its sync marker
-  const at = copy.indexOf(sync, copy.indexOf(sync) + 16); // the first block's end: the header ends with the marker too
-  for (let i = at - 4; i < at; i++) copy[i] = copy[i]! ^ 0xff;
-  return copy;
-}
 
 describe('bad input: a clear error per day, nothing lost, other days go on', () => {
   const series = makeSeries({ associated: 3, disassociated: 2 }, 41);

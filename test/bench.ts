@@ -144,28 +144,41 @@ try {
       RCLONE_CONFIG_SRC_SECRET_ACCESS_KEY: world.s3.secretAccessKey,
       RCLONE_CONFIG_SRC_FORCE_PATH_STYLE: 'true',
     };
-    rclone = await measure('rclone', ['copy', `src:${world.cold}/raw/`, target, '--transfers', String(concurrency), '--checkers', String(concurrency)], env, world.dir);
+    // --fast-list: one recursive listing (s3rver's delimiter listing hides folders with '=' from rclone)
+    rclone = await measure('rclone', ['copy', '--fast-list', `src:${world.cold}/raw/`, target, '--transfers', String(concurrency), '--checkers', String(concurrency)], env, world.dir);
     check('rclone', rclone);
+    const copied = Number(execFileSync('sh', ['-c', `find '${target}' -type f | wc -l`]).toString().trim());
+    if (copied !== objects) throw new Error(`rclone copied ${copied} of ${objects} objects: ${rclone.stderr}`);
     rcloneLine = `rclone copy --transfers ${concurrency}: ${rclone.seconds.toFixed(2)} s`;
     await rm(target, { recursive: true, force: true });
   }
   results.push({ stage: 'download', m: download, ratio: rclone ? `${(rclone.seconds / download.seconds).toFixed(2)} x rclone speed` : 'n/a' });
 
-  // The byte-copy floor: cat every downloaded file of the run into one file.
+  // The byte-copy floor: cat every downloaded file of the run into one file (and the same
+  // made durable with sync, as merge makes its output durable before renaming it).
   const raw = await Promise.all(dayList.map((d) => dirBytes(path.join(world.workDir, 'raw', dayFolderName(d)))));
   const files = raw.flatMap((r) => r.files);
   const catOut = path.join(world.dir, 'cat.out');
-  const catRun = await new Promise<Measure>((resolve) => {
-    const t0 = process.hrtime.bigint();
-    const child = spawn('sh', ['-c', `xargs -0 cat > '${catOut}'`], { stdio: ['pipe', 'ignore', 'pipe'] });
-    child.stdin.end(files.join('\0'));
-    child.on('close', (code) => resolve({ seconds: Number(process.hrtime.bigint() - t0) / 1e9, peakRssMb: 0, code, stderr: '' }));
-  });
+  const byteCopy = (durable: boolean) =>
+    new Promise<number>((resolve) => {
+      const t0 = process.hrtime.bigint();
+      const child = spawn('sh', ['-c', `xargs -0 cat > '${catOut}'${durable ? ` && sync '${catOut}'` : ''}`], { stdio: ['pipe', 'ignore', 'inherit'] });
+      child.stdin.end(files.join('\0'));
+      child.on('close', () => resolve(Number(process.hrtime.bigint() - t0) / 1e9));
+    });
+  const catSeconds = await byteCopy(false);
   await rm(catOut, { force: true });
+  const catSyncSeconds = await byteCopy(true);
+  await rm(catOut, { force: true });
+  const vsCat = (m: Measure) => `${(catSeconds / m.seconds).toFixed(2)} x cat, ${(catSyncSeconds / m.seconds).toFixed(2)} x cat+sync`;
 
+  const fast = await measure(process.execPath, [CLI, 'merge', '--no-crc-check', '--config', world.configFile, '--quiet'], world.env, world.dir);
+  check('merge --no-crc-check', fast);
+  results.push({ stage: 'merge --no-crc-check', m: fast, ratio: vsCat(fast) });
+  await rm(path.join(world.workDir, 'merged'), { recursive: true, force: true });
   const merge = await cli('merge');
   check('merge', merge);
-  results.push({ stage: 'merge', m: merge, ratio: `${(catRun.seconds / merge.seconds).toFixed(2)} x cat speed` });
+  results.push({ stage: 'merge (CRC checked)', m: merge, ratio: vsCat(merge) });
   const upload = await cli('upload');
   check('upload', upload);
   results.push({ stage: 'upload', m: upload });
@@ -177,7 +190,7 @@ try {
   for (const r of results) {
     console.log(`| ${r.stage} | ${r.m.seconds.toFixed(2)} | ${Math.round(records / r.m.seconds)} | ${(mb / r.m.seconds).toFixed(1)} | ${r.m.peakRssMb.toFixed(0)} | ${r.ratio ?? ''} |`);
   }
-  console.log(`\nfloors: cat of the ${files.length} downloaded files into one file: ${catRun.seconds.toFixed(2)} s (${(mb / catRun.seconds).toFixed(1)} MB/s); ${rcloneLine}`);
+  console.log(`\nfloors: cat of the ${files.length} downloaded files into one file: ${catSeconds.toFixed(2)} s (${(mb / catSeconds).toFixed(1)} MB/s), with sync ${catSyncSeconds.toFixed(2)} s; ${rcloneLine}`);
 } finally {
   await world.stop();
 }

@@ -32,6 +32,17 @@ export class ByteReader {
     return true;
   }
 
+  /** Up to `n` bytes from the current position, without consuming them (fewer at the end of the stream). */
+  async peek(n: number): Promise<Buffer> {
+    await this.fill(n);
+    return this.buf.subarray(this.pos, this.pos + n);
+  }
+
+  skip(n: number): void {
+    this.pos += n;
+    this.offset += n;
+  }
+
   async atEnd(): Promise<boolean> {
     return !(await this.fill(1));
   }

@@ -14,7 +14,7 @@ export function decompressBlock(codec: string, data: Buffer): Buffer {
     case 'snappy': {
       // Avro's snappy blocks end with the CRC32 of the uncompressed bytes.
       if (data.length < 4) throw new Error('snappy block shorter than its CRC');
-      const raw = snappy.uncompressSync(data.subarray(0, data.length - 4), { asBuffer: true }) as Buffer;
+      const raw = snappy.uncompressSync(data.subarray(0, data.length - 4), { asBuffer: true, copyOutputData: true }) as Buffer;
       const expected = data.readUInt32BE(data.length - 4);
       if (zlib.crc32(raw) !== expected) throw new Error('snappy block CRC32 does not match its data');
       return raw;
@@ -31,7 +31,7 @@ export function decompressBlock(codec: string, data: Buffer): Buffer {
  */
 export async function verifySnappyBlock(data: Buffer): Promise<void> {
   if (data.length < 4) throw new Error('snappy block shorter than its CRC');
-  const raw = (await snappy.uncompress(data.subarray(0, data.length - 4), { asBuffer: true })) as Buffer;
+  const raw = (await snappy.uncompress(data.subarray(0, data.length - 4), { asBuffer: true, copyOutputData: true })) as Buffer;
   if (zlib.crc32(raw) !== data.readUInt32BE(data.length - 4)) throw new Error('snappy block CRC32 does not match its data');
 }
 

@@ -1,13 +1,12 @@
-import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import avro from 'avsc';
 import { mapLimit } from '../limit.js';
 import { AvroFormatError } from './avro-format-error.js';
+import { blockPool } from './block-pool.js';
 import { ByteReader } from './byte-reader.js';
-import { compressSnappyBlock, decompressBlock, OUTPUT_CODEC, SUPPORTED_CODECS, verifySnappyBlock } from './codec.js';
-import { ContainerWriter, readBlocks, readHeader, type ContainerHeader } from './container.js';
-
-type Resolver = ReturnType<avro.Type['createResolver']>;
+import { compressSnappyBlock, decompressBlock, OUTPUT_CODEC, SUPPORTED_CODECS } from './codec.js';
+import { ContainerWriter, parseBlocks, parseWholeHeader, readBlocks, readHeader, type ContainerHeader } from './container.js';
 
 export interface MergeInput {
   /** Local file to read. */
@@ -35,28 +34,31 @@ export interface MergeResult {
 export interface MergeOptions {
   /** The output's 16-byte sync marker; derived from the inputs so the output is reproducible. */
   sync: Buffer;
-  onBlock?: (records: number, bytesIn: number) => void;
+  /** Check every snappy block against its CRC (default). Off: only the structure is checked. */
+  checkCrc?: boolean;
+  /** Inputs up to this size are read whole, larger ones streamed (default 8 MiB). */
+  wholeFileMax?: number;
+  /** Called after each input with its records and bytes. */
+  onInput?: (records: number, bytesIn: number) => void;
 }
 
 const READ_CHUNK = 1024 * 1024;
 /** Files up to this size are read whole (one open, one read); larger ones are streamed. */
 const WHOLE_FILE_MAX = 8 * 1024 * 1024;
-/**
- * Files read ahead of the one being copied, so disk latency overlaps the copy.
- * Memory: at most PREFETCH x WHOLE_FILE_MAX bytes, usually far less (cold-tier files are small).
- */
+/** Headers read at once when the schemas differ. */
 const PREFETCH = 8;
-/** CRC checks in flight on the thread pool; each holds one block. */
-const VERIFY_IN_FLIGHT = 16;
-/** Re-encoded records are gathered into blocks of about this size. */
-const DECODE_BLOCK_BYTES = 256 * 1024;
+/** Files whose CRC checks may be queued on the worker threads at once. */
+const CHECKS_IN_FLIGHT = 64;
 
 /**
  * Merges Avro object-container files into one snappy file with exactly their
- * records. Normally all inputs share one schema and the merge is one pass of
- * block copies. Otherwise the output takes the schema most inputs have, and an
- * input with another schema is accepted only if its records resolve into that
- * schema with no field dropped; if not, the merge fails naming the file.
+ * records. Normally all inputs share one schema and the merge is one pass:
+ * the main thread copies each file's blocks as they are, re-framed with the
+ * output's sync marker, while worker threads check every block's CRC (the
+ * output is only reported complete once all checks passed). Otherwise the
+ * output takes the schema most inputs have, and an input with another schema
+ * is accepted only if its records resolve into that schema with no field
+ * dropped; if not, the merge fails naming the file.
  */
 export async function mergeFiles(inputs: MergeInput[], outFile: string, options: MergeOptions): Promise<MergeResult> {
   if (inputs.length === 0) throw new Error('mergeFiles needs at least one input');
@@ -92,111 +94,159 @@ function checkCodec(header: ContainerHeader, name: string): void {
   }
 }
 
-/** Opens an input: small files are read whole in one go, large ones streamed. */
-async function openInput(input: MergeInput): Promise<ByteReader> {
-  const fh = await open(input.file, 'r');
+/** An input opened for copying: a small file in memory, or a large one as a stream. */
+type Opened = { input: MergeInput; whole: Buffer } | { input: MergeInput; stream: ByteReader };
+
+/**
+ * Small files are read synchronously: they are in the page cache right after
+ * a download, and a blocking read costs far less than the four thread-pool
+ * round trips of an asynchronous one.
+ */
+function openInput(input: MergeInput, wholeFileMax: number): Opened {
+  const fd = openSync(input.file, 'r');
   try {
-    const { size } = await fh.stat();
-    if (size <= WHOLE_FILE_MAX) {
-      const buf = Buffer.allocUnsafe(size);
-      const { bytesRead } = await fh.read(buf, 0, size, 0);
-      return new ByteReader([buf.subarray(0, bytesRead)]);
+    const { size } = fstatSync(fd);
+    if (size <= wholeFileMax) {
+      // its own memory (not the shared pool), so it can be handed to a worker without a copy
+      const whole = Buffer.allocUnsafeSlow(size);
+      const read = readSync(fd, whole, 0, size, 0);
+      return { input, whole: whole.subarray(0, read) };
     }
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
-  return new ByteReader(createReadStream(input.file, { highWaterMark: READ_CHUNK }));
+  return { input, stream: new ByteReader(createReadStream(input.file, { highWaterMark: READ_CHUNK })) };
 }
 
-/** Opens the inputs in order, PREFETCH ahead of the one being consumed. */
-async function* prefetched(inputs: MergeInput[]): AsyncGenerator<{ input: MergeInput; reader: ByteReader }> {
-  const pending: Promise<ByteReader>[] = [];
-  const start = (i: number) => {
-    const p = openInput(inputs[i]!);
-    p.catch(() => {}); // awaited (and thrown) in turn
-    pending.push(p);
-  };
-  for (let i = 0; i < Math.min(PREFETCH, inputs.length); i++) start(i);
-  for (let i = 0; i < inputs.length; i++) {
-    const reader = await pending.shift()!;
-    if (i + PREFETCH < inputs.length) start(i + PREFETCH);
-    yield { input: inputs[i]!, reader };
-  }
+function* openedInputs(inputs: MergeInput[], options: MergeOptions): Generator<Opened> {
+  for (const input of inputs) yield openInput(input, options.wholeFileMax ?? WHOLE_FILE_MAX);
 }
 
-/** Bounded set of CRC checks running beside the copy; the first failure is thrown. */
-class BlockVerifier {
-  private readonly inFlight = new Set<Promise<void>>();
-  private failure: Error | undefined;
-
-  async add(data: Buffer, name: string, block: number): Promise<void> {
-    const check = verifySnappyBlock(data).catch((err: Error) => {
-      this.failure ??= new AvroFormatError(name, `block ${block} is corrupt: ${err.message}`);
-    });
-    this.inFlight.add(check);
-    void check.finally(() => this.inFlight.delete(check));
-    if (this.inFlight.size >= VERIFY_IN_FLIGHT) await Promise.race(this.inFlight);
-    if (this.failure) throw this.failure;
-  }
-
-  async done(): Promise<void> {
-    await Promise.all(this.inFlight);
-    if (this.failure) throw this.failure;
-  }
+async function headerOf(opened: Opened): Promise<{ header: ContainerHeader; length: number }> {
+  if ('whole' in opened) return parseWholeHeader(opened.whole, opened.input.name);
+  const header = await readHeader(opened.stream, opened.input.name);
+  return { header, length: opened.stream.offset };
 }
 
 class OutputFile {
   readonly result: MergeResult = { records: 0, blocks: 0, bytesIn: 0, bytesOut: 0, path: 'block-copy' };
-  readonly verifier = new BlockVerifier();
+  private readonly checks = new Set<Promise<void>>();
+  private failure: Error | undefined;
+
   private constructor(
-    private readonly fh: Awaited<ReturnType<typeof open>>,
-    readonly writer: ContainerWriter,
-    readonly onBlock?: (records: number, bytesIn: number) => void,
+    private readonly fh: FileHandle,
+    private readonly writer: ContainerWriter,
+    private readonly sync: Buffer,
+    private readonly options: MergeOptions,
   ) {}
 
   static async create(outFile: string, schemaText: string, options: MergeOptions): Promise<OutputFile> {
     const fh = await open(outFile, 'w');
-    const writer = new ContainerWriter(fh, options.sync);
-    await writer.writeHeader(schemaText, OUTPUT_CODEC);
-    return new OutputFile(fh, writer, options.onBlock);
+    const writer = new ContainerWriter(fh.fd, options.sync);
+    writer.writeHeader(schemaText, OUTPUT_CODEC);
+    return new OutputFile(fh, writer, options.sync, options);
   }
 
-  /** Appends one input's blocks (its header already read from `reader`). */
-  async copy(reader: ByteReader, header: ContainerHeader, name: string, decode?: { reader: avro.Type; resolver: Resolver }): Promise<void> {
-    if (decode) this.result.path = 'decode';
+  /** Appends one input (its header already parsed), converting it when `readerSchema` (decode) or its codec asks for it. */
+  async append(opened: Opened, header: ContainerHeader, headerLength: number, readerSchema?: string): Promise<void> {
+    const { name, file } = opened.input;
+    const recordsBefore = this.result.records;
+    // measured now: a whole file's memory is handed to a worker once written
+    const wholeBytes = 'whole' in opened ? opened.whole.length : 0;
+    if (readerSchema) this.result.path = 'decode';
     else if (header.codec !== OUTPUT_CODEC && this.result.path === 'block-copy') this.result.path = 'transcode';
+    if ('stream' in opened) {
+      await this.appendStream(opened.stream, header, name, readerSchema);
+    } else if (header.codec === OUTPUT_CODEC && !readerSchema) {
+      // The hot path: re-frame the blocks in place with our sync marker and write them as one piece.
+      const buf = opened.whole;
+      const blocks = parseBlocks(buf, headerLength, header, name);
+      for (const b of blocks) {
+        this.sync.copy(buf, b.dataEnd);
+        this.count(b.count);
+      }
+      this.writer.writeRaw(buf.subarray(headerLength));
+      if (this.options.checkCrc !== false) {
+        this.writer.flush(); // written, so the bytes can go to a worker for the CRC checks
+        await this.check(buf.subarray(headerLength), header.codec, name);
+      }
+    } else {
+      const reply = await blockPool().run({ kind: 'convert', file, name, readerSchema });
+      if (reply.kind !== 'converted') throw new Error('internal: unexpected worker reply');
+      for (const b of reply.blocks) {
+        this.writer.writeBlock(b.count, Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength));
+        this.count(b.count);
+      }
+    }
+    const bytes = 'whole' in opened ? wholeBytes : opened.stream.offset;
+    this.result.bytesIn += bytes;
+    this.options.onInput?.(this.result.records - recordsBefore, bytes);
+  }
+
+  /** Large files: block by block from a stream, checked and converted here. */
+  private async appendStream(reader: ByteReader, header: ContainerHeader, name: string, readerSchema?: string): Promise<void> {
+    const decode = readerSchema ? parseSchema({ ...header, schemaText: readerSchema }, name).type : undefined;
+    const resolver = decode?.createResolver(parseSchema(header, name).type);
     let index = 0;
     for await (const block of readBlocks(reader, header, name)) {
-      if (header.codec === OUTPUT_CODEC && !decode) {
-        await this.verifier.add(block.data, name, index);
-        await this.writer.writeBlock(block.count, block.data);
-      } else {
-        let raw: Buffer;
+      const copyAsIs = header.codec === OUTPUT_CODEC && !decode;
+      let raw = block.data;
+      if (!copyAsIs || this.options.checkCrc !== false) {
         try {
           raw = decompressBlock(header.codec, block.data);
         } catch (err) {
           throw new AvroFormatError(name, `block ${index} is corrupt: ${(err as Error).message}`);
         }
-        if (decode) await writeDecoded(this.writer, decode.reader, decode.resolver, block.count, raw, name);
-        else await this.writer.writeBlock(block.count, compressSnappyBlock(raw));
       }
-      this.result.records += block.count;
-      this.result.blocks += 1;
+      if (decode && resolver) {
+        const records: Buffer[] = [];
+        for (let pos = 0, i = 0; i < block.count; i++) {
+          const decoded = decode.decode(raw, pos, resolver);
+          if (decoded.offset < 0) throw new AvroFormatError(name, `record ${i} of block ${index} runs past its end`);
+          records.push(decode.toBuffer(decoded.value));
+          pos = decoded.offset;
+        }
+        this.writer.writeBlock(block.count, compressSnappyBlock(Buffer.concat(records)));
+      } else {
+        this.writer.writeBlock(block.count, copyAsIs ? block.data : compressSnappyBlock(raw));
+      }
+      this.count(block.count);
       index++;
-      this.onBlock?.(block.count, block.data.length);
     }
-    this.result.bytesIn += reader.offset;
+  }
+
+  private count(records: number): void {
+    this.result.records += records;
+    this.result.blocks += 1;
+  }
+
+  /** Hands a copied file's blocks to the worker threads for their CRC checks; waits when too many are queued. */
+  private async check(blocks: Buffer, codec: string, name: string): Promise<void> {
+    const check = blockPool()
+      .run({ kind: 'verify', blocks, sync: this.sync, codec, name }, [blocks.buffer as ArrayBuffer])
+      .then(
+        () => {},
+        (err: Error) => {
+          this.failure ??= err;
+        },
+      );
+    this.checks.add(check);
+    void check.finally(() => this.checks.delete(check));
+    if (this.checks.size >= CHECKS_IN_FLIGHT) await Promise.race(this.checks);
+    if (this.failure) throw this.failure;
   }
 
   async finish(): Promise<MergeResult> {
-    await this.verifier.done();
-    await this.writer.flush();
+    await Promise.all(this.checks);
+    if (this.failure) throw this.failure;
+    this.writer.flush();
     await this.fh.sync();
     this.result.bytesOut = this.writer.bytesWritten;
     return this.result;
   }
 
   async close(): Promise<void> {
+    await Promise.all(this.checks);
     await this.fh.close();
   }
 }
@@ -206,17 +256,17 @@ async function mergeSameSchema(inputs: MergeInput[], outFile: string, options: M
   let out: OutputFile | undefined;
   let schema: Schema | undefined;
   try {
-    for await (const { input, reader } of prefetched(inputs)) {
+    for (const opened of openedInputs(inputs, options)) {
       try {
-        const header = await readHeader(reader, input.name);
-        checkCodec(header, input.name);
-        const own = parseSchema(header, input.name);
+        const { header, length } = await headerOf(opened);
+        checkCodec(header, opened.input.name);
+        const own = parseSchema(header, opened.input.name);
         schema ??= own;
         if (own.fingerprint !== schema.fingerprint) return undefined;
         out ??= await OutputFile.create(outFile, schema.text, options);
-        await out.copy(reader, header, input.name);
+        await out.append(opened, header, length);
       } finally {
-        await reader.close();
+        if ('stream' in opened) await opened.stream.close();
       }
     }
     return await out!.finish();
@@ -232,51 +282,48 @@ function fieldNames(type: avro.Type): string[] {
 
 async function mergeMixedSchemas(inputs: MergeInput[], outFile: string, options: MergeOptions): Promise<MergeResult> {
   const headers = await mapLimit(inputs, PREFETCH, async (input) => {
-    const reader = await openInput(input);
+    const opened = openInput(input, options.wholeFileMax ?? WHOLE_FILE_MAX);
     try {
-      const header = await readHeader(reader, input.name);
+      const { header } = await headerOf(opened);
       checkCodec(header, input.name);
-      return { input, header, schema: parseSchema(header, input.name) };
+      return { input, schema: parseSchema(header, input.name) };
     } finally {
-      await reader.close();
+      if ('stream' in opened) await opened.stream.close();
     }
   });
-  const groups = new Map<string, { schema: Schema; inputs: typeof headers }>();
+  const groups = new Map<string, { schema: Schema; inputs: MergeInput[] }>();
   for (const h of headers) {
     const group = groups.get(h.schema.fingerprint) ?? { schema: h.schema, inputs: [] };
-    group.inputs.push(h);
+    group.inputs.push(h.input);
     groups.set(h.schema.fingerprint, group);
   }
   const ranked = [...groups.values()].sort((a, b) => b.inputs.length - a.inputs.length);
   const main = ranked[0]!;
-  const resolvers = new Map<string, Resolver>();
   for (const other of ranked.slice(1)) {
     const missing = fieldNames(other.schema.type).filter((f) => !fieldNames(main.schema.type).includes(f));
-    let resolver: Resolver | undefined;
+    let resolvable = missing.length === 0;
     try {
-      resolver = missing.length === 0 ? main.schema.type.createResolver(other.schema.type) : undefined;
+      if (resolvable) main.schema.type.createResolver(other.schema.type);
     } catch {
-      resolver = undefined;
+      resolvable = false;
     }
-    if (!resolver) {
+    if (!resolvable) {
       throw new AvroFormatError(
-        other.inputs[0]!.input.name,
-        `schema differs from the rest of its day (${main.inputs.length} files, e.g. ${main.inputs[0]!.input.name})` +
+        other.inputs[0]!.name,
+        `schema differs from the rest of its day (${main.inputs.length} files, e.g. ${main.inputs[0]!.name})` +
           (missing.length ? `: fields ${missing.join(', ')} have no place in it` : ': records cannot be converted'),
       );
     }
-    resolvers.set(other.schema.fingerprint, resolver);
   }
   const out = await OutputFile.create(outFile, main.schema.text, options);
   try {
     for (const group of ranked) {
-      const resolver = resolvers.get(group.schema.fingerprint);
-      for await (const { input, reader } of prefetched(group.inputs.map((h) => h.input))) {
+      for (const opened of openedInputs(group.inputs, options)) {
         try {
-          const header = await readHeader(reader, input.name);
-          await out.copy(reader, header, input.name, resolver && { reader: main.schema.type, resolver });
+          const { header, length } = await headerOf(opened);
+          await out.append(opened, header, length, group === main ? undefined : main.schema.text);
         } finally {
-          await reader.close();
+          if ('stream' in opened) await opened.stream.close();
         }
       }
     }
@@ -286,27 +333,3 @@ async function mergeMixedSchemas(inputs: MergeInput[], outFile: string, options:
   }
 }
 
-async function writeDecoded(writer: ContainerWriter, readerType: avro.Type, resolver: Resolver, count: number, raw: Buffer, name: string): Promise<void> {
-  let pos = 0;
-  let encoded: Buffer[] = [];
-  let bytes = 0;
-  for (let i = 0; i < count; i++) {
-    let decoded: { value: unknown; offset: number };
-    try {
-      decoded = readerType.decode(raw, pos, resolver);
-    } catch (err) {
-      throw new AvroFormatError(name, `record ${i} cannot be decoded with its schema (${(err as Error).message})`);
-    }
-    if (decoded.offset < 0) throw new AvroFormatError(name, `record ${i} runs past the end of its block`);
-    pos = decoded.offset;
-    const out = readerType.toBuffer(decoded.value);
-    encoded.push(out);
-    bytes += out.length;
-    if (bytes >= DECODE_BLOCK_BYTES || i === count - 1) {
-      await writer.writeBlock(encoded.length, compressSnappyBlock(Buffer.concat(encoded, bytes)));
-      encoded = [];
-      bytes = 0;
-    }
-  }
-  if (pos !== raw.length) throw new AvroFormatError(name, `block holds ${raw.length - pos} bytes after its ${count} records`);
-}

@@ -18,6 +18,7 @@ interface CliFlags extends ConfigFlags {
   verbose?: boolean;
   logFormat: 'text' | 'json';
   dryRun?: boolean;
+  crcCheck?: boolean;
 }
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -74,7 +75,7 @@ async function execute(stage: 'download' | 'merge' | 'upload' | 'run', flags: Cl
   try {
     summary =
       stage === 'download' ? await (await import('../commands/download.js')).download(ctx, { dryRun: flags.dryRun })
-      : stage === 'merge' ? await (await import('../commands/merge.js')).merge(ctx)
+      : stage === 'merge' ? await (await import('../commands/merge.js')).merge(ctx, { checkCrc: flags.crcCheck })
       : stage === 'upload' ? await (await import('../commands/upload.js')).upload(ctx)
       : await (await import('../commands/run.js')).run(ctx);
   } finally {
@@ -90,6 +91,7 @@ export function buildProgram(): Command {
   const program = new Command('sitewise-repartition')
     .description('Re-partition AWS IoT SiteWise cold-tier Avro exports into one Avro file per day, exactly once.')
     .version(pkg.version)
+    .exitOverride() // set before the commands are added, so they inherit it
     .showSuggestionAfterError(true)
     .showHelpAfterError('(add --help for usage)')
     .addHelpText(
@@ -114,7 +116,9 @@ Examples:
   withCommonOptions(
     program.command('merge').alias('repartition').description('merge each downloaded day into one snappy Avro file plus timeseries.txt in <work>/merged/<day>/'),
     'sitewise-repartition merge --work-dir /data/sitewise',
-  ).action((flags: CliFlags) => execute('merge', flags));
+  )
+    .option('--no-crc-check', 'skip the CRC check of each snappy block (faster; block structure is still checked)')
+    .action((flags: CliFlags) => execute('merge', flags));
   withCommonOptions(
     program.command('upload').description('upload each merged day, verify it, commit its ledger and index, then remove its local folders'),
     'sitewise-repartition upload --config /etc/sitewise/config.yml',
@@ -147,7 +151,7 @@ async function main(): Promise<void> {
       process.exit(130);
     });
   }
-  const program = buildProgram().exitOverride();
+  const program = buildProgram();
   try {
     await program.parseAsync(process.argv);
   } catch (err) {

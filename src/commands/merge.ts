@@ -33,10 +33,13 @@ export async function listDayFolders(dir: string): Promise<Day[]> {
     .sort(compareDays);
 }
 
-export async function merge(ctx: Context): Promise<CommandSummary> {
+/** Two days at once keep the disk busy while the other day's blocks are checked. */
+const DAYS_MERGED_AT_ONCE = 2;
+
+export async function merge(ctx: Context, options: MergeCommandOptions = {}): Promise<CommandSummary> {
   ctx.emit({ type: 'log', stage: 'merge', level: 'info', message: 'Started merging AVRO data files and index files for each day' });
   const days = await listDayFolders(ctx.config.rawDir);
-  return forEachDay(ctx, 'merge', days, 2, (day) => mergeDay(ctx, day));
+  return forEachDay(ctx, 'merge', days, DAYS_MERGED_AT_ONCE, (day) => mergeDay(ctx, day, options));
 }
 
 /**
@@ -44,7 +47,12 @@ export async function merge(ctx: Context): Promise<CommandSummary> {
  * plus timeseries.txt and batch.json. Redone only when the output is missing or
  * was made from another set of inputs.
  */
-export async function mergeDay(ctx: Context, day: Day): Promise<DayOutcome> {
+export interface MergeCommandOptions {
+  /** false: skip the snappy CRC checks (structure is still checked). */
+  checkCrc?: boolean;
+}
+
+export async function mergeDay(ctx: Context, day: Day, options: MergeCommandOptions = {}): Promise<DayOutcome> {
   const { config, emit } = ctx;
   const name = isoDay(day);
   const rawDir = rawDayDir(config, day);
@@ -73,8 +81,10 @@ export async function mergeDay(ctx: Context, day: Day): Promise<DayOutcome> {
     {
       // Derived from the inputs, so the same inputs give the same bytes and ETag.
       sync: createHash('sha256').update(`sync:${batchHash(manifest.objects)}`).digest().subarray(0, 16),
-      onBlock: (_records, bytes) => {
+      checkCrc: options.checkCrc,
+      onInput: (_records, bytes) => {
         doneBytes += bytes;
+        doneObjects++;
         emit({ type: 'progress', stage: 'merge', day: name, doneObjects, totalObjects: manifest.objects.length, doneBytes, totalBytes });
       },
     },
@@ -85,7 +95,6 @@ export async function mergeDay(ctx: Context, day: Day): Promise<DayOutcome> {
     }
     throw err;
   });
-  doneObjects = manifest.objects.length;
   await rename(part, path.join(outDir, file));
   const seriesIds = [...new Set(manifest.objects.map((o) => o.seriesId))].sort();
   await writeFileAtomic(path.join(outDir, 'timeseries.txt'), formatIndex([...manifest.previousIds, ...seriesIds]));

@@ -233,3 +233,13 @@ function snappyDecode(buf: Buffer, cb: (err: Error | null, out?: Buffer) => void
 export function recordKey(r: RawDatum): string {
   return JSON.stringify([r.seriesId, r.timeInSeconds, r.offsetInNanos, r.quality, r.doubleValue, r.stringValue, r.integerValue, r.booleanValue, r.jsonValue, r.recordVersion]);
 }
+
+/** Flips the 4 CRC bytes at the end of the first block's data (just before its sync marker). */
+export function breakFirstCrc(body: Buffer): Buffer {
+  const copy = Buffer.from(body);
+  const sync = Buffer.from(copy.subarray(copy.length - 16)); // every container file ends with its sync marker
+  const at = copy.indexOf(sync, copy.indexOf(sync) + 16); // the first block's end: the header ends with the marker too
+  for (let i = at - 4; i < at; i++) copy[i] = copy[i]! ^ 0xff;
+  return copy;
+}
+

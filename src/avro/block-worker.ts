@@ -1,0 +1,113 @@
+/**
+ * Worker thread for the CPU-heavy part of a merge: checking every block of a
+ * file against its CRC, or converting a file's blocks (another codec, or
+ * records in another schema) into snappy blocks of the output schema.
+ */
+import { readFileSync } from 'node:fs';
+import { parentPort } from 'node:worker_threads';
+import avro from 'avsc';
+import { AvroFormatError } from './avro-format-error.js';
+import { compressSnappyBlock, decompressBlock } from './codec.js';
+import { parseBlocks, parseWholeHeader } from './container.js';
+
+/** Re-encoded records are gathered into blocks of about this size. */
+const DECODE_BLOCK_BYTES = 256 * 1024;
+
+export type BlockTask =
+  | { id: number; kind: 'verify'; blocks: Uint8Array; sync: Uint8Array; codec: string; name: string }
+  | { id: number; kind: 'convert'; file: string; name: string; readerSchema?: string };
+
+export type BlockReply =
+  | { id: number; kind: 'verified'; records: number }
+  | { id: number; kind: 'converted'; records: number; blocks: { count: number; data: Uint8Array }[] }
+  | { id: number; kind: 'error'; error: { name: string; message: string; code?: string; file?: string; detail?: string } };
+
+const types = new Map<string, avro.Type>();
+function typeOf(schemaText: string): avro.Type {
+  let type = types.get(schemaText);
+  if (!type) {
+    type = avro.Type.forSchema(JSON.parse(schemaText) as avro.Schema);
+    types.set(schemaText, type);
+  }
+  return type;
+}
+
+function decodedBlocks(raw: Buffer, count: number, reader: avro.Type, resolver: ReturnType<avro.Type['createResolver']>, name: string) {
+  const out: { count: number; data: Buffer }[] = [];
+  let pos = 0;
+  let encoded: Buffer[] = [];
+  let bytes = 0;
+  for (let i = 0; i < count; i++) {
+    let decoded: { value: unknown; offset: number };
+    try {
+      decoded = reader.decode(raw, pos, resolver);
+    } catch (err) {
+      throw new AvroFormatError(name, `record ${i} cannot be decoded with its schema (${(err as Error).message})`);
+    }
+    if (decoded.offset < 0) throw new AvroFormatError(name, `record ${i} runs past the end of its block`);
+    pos = decoded.offset;
+    const record = reader.toBuffer(decoded.value);
+    encoded.push(record);
+    bytes += record.length;
+    if (bytes >= DECODE_BLOCK_BYTES || i === count - 1) {
+      out.push({ count: encoded.length, data: compressSnappyBlock(Buffer.concat(encoded, bytes)) });
+      encoded = [];
+      bytes = 0;
+    }
+  }
+  if (pos !== raw.length) throw new AvroFormatError(name, `block holds ${raw.length - pos} bytes after its ${count} records`);
+  return out;
+}
+
+/** Checks every block of a file's block section (handed over by the main thread after it wrote them). */
+function verify(task: Extract<BlockTask, { kind: 'verify' }>): BlockReply {
+  const buf = Buffer.from(task.blocks.buffer, task.blocks.byteOffset, task.blocks.byteLength);
+  const header = { schemaText: '', codec: task.codec, sync: Buffer.from(task.sync) };
+  let records = 0;
+  for (const [i, b] of parseBlocks(buf, 0, header, task.name).entries()) {
+    try {
+      decompressBlock(task.codec, buf.subarray(b.dataStart, b.dataEnd));
+    } catch (err) {
+      throw new AvroFormatError(task.name, `block ${i} is corrupt: ${(err as Error).message}`);
+    }
+    records += b.count;
+  }
+  return { id: task.id, kind: 'verified', records };
+}
+
+/** Reads a file and converts its blocks into snappy blocks, in the reader schema when one is given. */
+function convert(task: Extract<BlockTask, { kind: 'convert' }>): BlockReply {
+  const buf = readFileSync(task.file);
+  const { header, length } = parseWholeHeader(buf, task.name);
+  const reader = task.readerSchema ? typeOf(task.readerSchema) : undefined;
+  const resolver = reader?.createResolver(typeOf(header.schemaText));
+  let records = 0;
+  const blocks: { count: number; data: Buffer }[] = [];
+  for (const [i, b] of parseBlocks(buf, length, header, task.name).entries()) {
+    let raw: Buffer;
+    try {
+      raw = decompressBlock(header.codec, buf.subarray(b.dataStart, b.dataEnd));
+    } catch (err) {
+      throw new AvroFormatError(task.name, `block ${i} is corrupt: ${(err as Error).message}`);
+    }
+    records += b.count;
+    if (reader && resolver) blocks.push(...decodedBlocks(raw, b.count, reader, resolver, task.name));
+    else blocks.push({ count: b.count, data: compressSnappyBlock(raw) });
+  }
+  return { id: task.id, kind: 'converted', records, blocks };
+}
+
+function handle(task: BlockTask): BlockReply {
+  return task.kind === 'verify' ? verify(task) : convert(task);
+}
+
+parentPort!.on('message', (task: BlockTask) => {
+  let reply: BlockReply;
+  try {
+    reply = handle(task);
+  } catch (err) {
+    const e = err as Error & { code?: string; file?: string; detail?: string };
+    reply = { id: task.id, kind: 'error', error: { name: e.name, message: e.message, code: e.code, file: e.file, detail: e.detail } };
+  }
+  parentPort!.postMessage(reply);
+});

@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { athenaDdl } from '../src/commands/athena-ddl.js';
+import { resolveConfig } from '../src/config/load-config.js';
+import { dayPrefix } from '../src/partition/day.js';
+import { generateDay, makeSeries } from './support/generate-cold-tier.js';
+import { CLI, startWorld, type World } from './support/harness.js';
+
+const run = async (args: string[], cwd = os.tmpdir()) => {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], { cwd });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+};
+
+const here = path.dirname(new URL(import.meta.url).pathname);
+const golden = path.resolve(here, '../../test/golden');
+
+describe('help, version, mistakes', () => {
+  it('--help lists the commands in order with examples', async () => {
+    const r = await run(['--help']);
+    assert.equal(r.code, 0);
+    for (const c of ['download', 'merge|repartition', 'upload', 'run', 'athena-ddl']) assert.ok(r.stdout.includes(c), c);
+    assert.match(r.stdout, /Examples:\n {2}sitewise-repartition download --config config.yml --from 2023-01-01/);
+  });
+  for (const command of ['download', 'merge', 'repartition', 'upload', 'run', 'athena-ddl']) {
+    it(`${command} --help shows options with defaults and an example`, async () => {
+      const r = await run([command, '--help']);
+      assert.equal(r.code, 0);
+      assert.match(r.stdout, /--config <file>\s+config file \(default: "config\.yml"\)/);
+      assert.match(r.stdout, /Example:\n {2}sitewise-repartition /);
+    });
+  }
+  it('--version prints the package version', async () => {
+    const pkg = JSON.parse(readFileSync(path.resolve(here, '../../package.json'), 'utf8')) as { version: string };
+    assert.equal((await run(['--version'])).stdout.trim(), pkg.version);
+  });
+  it('a mistyped command or option gets a did-you-mean and exit 2', async () => {
+    const cmd = await run(['uplod']);
+    assert.equal(cmd.code, 2);
+    assert.match(cmd.stderr, /unknown command 'uplod'\n\(Did you mean upload\?\)/);
+    const opt = await run(['download', '--dry-rn']);
+    assert.equal(opt.code, 2);
+    assert.match(opt.stderr, /unknown option '--dry-rn'\n\(Did you mean --dry-run\?\)/);
+  });
+  it('a missing config file is named, exit 2', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'cli-'));
+    const r = await run(['merge'], dir);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^config error: config file .*\/config\.yml: no such file \(pass --config <file>/);
+  });
+});
+
+describe('athena-ddl', () => {
+  const config = resolveConfig(
+    '/c.yml',
+    { s3_buckets: { cold_tier_bucket_name: 'plant-cold', repartitioned_bucket_name: 'plant-repartitioned', repartitioned_bucket_data_prefix: 'sitewise/consolidated' } },
+    {},
+    ['dest-bucket'],
+    {},
+    new Date(),
+  );
+
+  it('matches the golden DDL for the configured bucket and prefix', async () => {
+    const ddl = athenaDdl(config, { table: 'plant_data', database: 'iot' });
+    if (process.env.UPDATE_GOLDEN) await writeFile(path.join(golden, 'athena-ddl.sql'), ddl);
+    assert.equal(ddl, await readFile(path.join(golden, 'athena-ddl.sql'), 'utf8'));
+  });
+
+  it('projects partitions onto exactly the keys upload writes', () => {
+    const ddl = athenaDdl(config, { table: 't', database: 'd' });
+    const template = /'storage\.location\.template'='([^']+)'/.exec(ddl)![1]!;
+    const location = /LOCATION '([^']+)'/.exec(ddl)![1]!;
+    for (const day of [{ year: 2023, month: 1, day: 7 }, { year: 2024, month: 12, day: 31 }]) {
+      const projected = template.replace('${startyear}', String(day.year)).replace('${startmonth}', String(day.month)).replace('${startday}', String(day.day));
+      assert.equal(projected, `s3://plant-repartitioned/${dayPrefix(config.dataPrefix, day)}`);
+      assert.ok(projected.startsWith(location));
+    }
+    for (const [part, range] of [['startyear', '2020,2099'], ['startmonth', '1,12'], ['startday', '1,31']]) {
+      assert.ok(ddl.includes(`'projection.${part}.type'='integer'`) && ddl.includes(`'projection.${part}.range'='${range}'`), part);
+    }
+  });
+
+  it('is well-formed Hive DDL: balanced parentheses and quotes, the raw schema as columns and Avro literal', () => {
+    const ddl = athenaDdl(config, { table: 't', database: 'd' });
+    let depth = 0;
+    for (const ch of ddl.replace(/'[^']*'/g, "''")) {
+      if (ch === '(') depth++;
+      if (ch === ')') depth--;
+      assert.ok(depth >= 0);
+    }
+    assert.equal(depth, 0);
+    assert.equal((ddl.match(/'/g) ?? []).length % 2, 0);
+    assert.match(ddl, /^CREATE EXTERNAL TABLE IF NOT EXISTS `d`\.`t` \(\n {2}`seriesid` string,\n {2}`timeinseconds` bigint,/);
+    const literal = /'avro\.schema\.literal'='([^']+)'/.exec(ddl)![1]!;
+    assert.equal((JSON.parse(literal) as { name: string }).name, 'RawDatum');
+    assert.ok(ddl.trimEnd().endsWith(');'));
+  });
+});
+
+describe('output for terminals, cron and log shippers', () => {
+  const series = makeSeries({ associated: 20, disassociated: 5 }, 61);
+  let world: World;
+  before(async () => {
+    world = await startWorld(series);
+    await world.put(await generateDay(series, { year: 2024, month: 3, day: 2 }, { recordsPerFile: 50 }));
+    await world.writeConfig({ timeseries_type: 'ALL' });
+  });
+  after(async () => {
+    await world?.stop();
+  });
+
+  it('without a terminal: plain lines, no control characters, one summary line per day and per command', async () => {
+    const r = await world.cli(['download', '--dry-run']);
+    assert.equal(r.code, 0);
+    // eslint-disable-next-line no-control-regex -- looking for exactly these
+    assert.doesNotMatch(r.stdout + r.stderr, /[\x00-\x08\x0b-\x1f\x7f]/);
+    assert.match(r.stdout, /^download 2024-03-02: done \(\d+ objects, [\d.]+ KB, dry run\) in [\d.]+s$/m);
+    assert.match(r.stdout, /^download: 1 days done, 2 skipped, 0 failed in [\d.]+s$/m);
+  });
+
+  it('--quiet prints only the final summary', async () => {
+    const r = await world.cli(['download', '--dry-run', '--quiet']);
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout.trim(), r.stdout.trim().split('\n')[0]);
+    assert.match(r.stdout, /^download: 1 days done/);
+  });
+
+  it('--log-format json: one JSON object per line, for every event', async () => {
+    const r = await world.cli(['run', '--log-format', 'json', '--verbose']);
+    assert.equal(r.code, 0, r.stderr);
+    const events = (r.stdout + r.stderr).trim().split('\n').map((l) => JSON.parse(l) as { type: string; stage: string; time: string });
+    const types = new Set(events.map((e) => e.type));
+    for (const t of ['log', 'progress', 'day-end', 'command-end']) assert.ok(types.has(t), t);
+    assert.ok(events.every((e) => typeof e.time === 'string' && typeof e.stage === 'string'));
+    const end = events.find((e) => e.type === 'command-end') as unknown as { done: number; failed: number };
+    assert.deepEqual([end.done, end.failed], [1, 0]);
+  });
+
+  it('on a terminal: a live progress line with counts, bytes, rate and ETA', async (t) => {
+    if (!existsSync('/usr/bin/script')) {
+      t.skip('util-linux script not installed');
+      return;
+    }
+    const dest = await world.s3.createBucket('tty');
+    await world.writeConfig({ timeseries_type: 'ALL', s3_buckets: { cold_tier_bucket_name: world.cold, repartitioned_bucket_name: dest }, local_dirs: { work_dir: path.join(world.dir, 'tty-work') } });
+    const command = `${process.execPath} ${CLI} download --config ${world.configFile} --concurrency 1`;
+    const { stdout } = await promisify(execFile)('script', ['-qfec', command, '/dev/null'], { env: { ...process.env, ...world.env } });
+    // eslint-disable-next-line no-control-regex -- the terminal's erase-line sequence
+    assert.match(stdout, /\r\x1b\[2Kdownload 2024-03-02: \d+\/\d+ objects [\d.]+ KB\/[\d.]+ KB [\d.]+ [KM]?B\/s( ETA \d+s)?/);
+    assert.match(stdout, /Script execution successfully completed!!/);
+  });
+});
