@@ -47,8 +47,8 @@ const READ_CHUNK = 1024 * 1024;
 const WHOLE_FILE_MAX = 8 * 1024 * 1024;
 /** Headers read at once when the schemas differ. */
 const PREFETCH = 8;
-/** Files whose CRC checks may be queued on the worker threads at once. */
-const CHECKS_IN_FLIGHT = 64;
+/** Files whose CRC checks may be queued on the worker threads at once (their bytes are held meanwhile). */
+const CHECKS_IN_FLIGHT = 16;
 
 /**
  * Merges Avro object-container files into one snappy file with exactly their

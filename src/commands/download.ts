@@ -114,9 +114,10 @@ async function fetchSelected(ctx: Context, day: Day, dir: string, plan: DayPlan,
   await rm(path.join(dir, MANIFEST_FILE), { force: true });
   const objects = selection.selected.map((o) => ({ ...o, file: localName(o.key, prefix) }));
   const wanted = new Set(objects.map((o) => o.file));
+  const present = new Set<string>();
   for (const entry of await readdir(dir)) {
-    if (entry.endsWith('.avro') && !wanted.has(entry)) await rm(path.join(dir, entry), { force: true });
-    if (entry.endsWith('.part')) await rm(path.join(dir, entry), { force: true });
+    if (entry.endsWith('.part') || (entry.endsWith('.avro') && !wanted.has(entry))) await rm(path.join(dir, entry), { force: true });
+    else present.add(entry);
   }
   await writeFileAtomic(path.join(dir, 'timeseries-previous.txt'), formatIndex(plan.previousIds));
   await writeFileAtomic(path.join(dir, 'timeseries-new.txt'), formatIndex(objects.map((o) => o.seriesId)));
@@ -125,7 +126,7 @@ async function fetchSelected(ctx: Context, day: Day, dir: string, plan: DayPlan,
   let doneBytes = 0;
   await mapLimit(objects, config.concurrency, async (o) => {
     const file = path.join(dir, o.file);
-    if (!(await isComplete(file, o))) await ctx.transfers(() => cold.download(o, file));
+    if (!present.has(o.file) || !(await isComplete(file, o))) await ctx.transfers(() => cold.download(o, file));
     doneObjects++;
     doneBytes += o.size;
     emit({ type: 'progress', stage: 'download', day: isoDay(day), doneObjects, totalObjects: objects.length, doneBytes, totalBytes });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { rename, rm, stat } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import {
@@ -24,6 +24,9 @@ export interface ObjectInfo {
 /** Parts of multipart uploads; also the memory bound: at most UPLOAD_QUEUE x PART_SIZE bytes buffered per upload. */
 export const PART_SIZE = 8 * 1024 * 1024;
 export const UPLOAD_QUEUE = 4;
+
+/** Objects up to this size are downloaded into memory and written at once; memory: concurrency x this at most. */
+const IN_MEMORY_DOWNLOAD_MAX = 4 * 1024 * 1024;
 
 const unquote = (etag: string | undefined) => (etag ?? '').replace(/"/g, '');
 
@@ -99,10 +102,21 @@ export class Bucket {
     await this.call('GetObject', object.key, async () => {
       const r = await this.client.send(new GetObjectCommand({ Bucket: this.name, Key: object.key, IfMatch: `"${object.etag}"` }));
       const md5 = createHash('md5');
-      const body = r.Body as Readable;
-      body.on('data', (chunk: Buffer) => md5.update(chunk));
-      await pipeline(body, createWriteStream(tmp));
-      const size = (await stat(tmp)).size;
+      let size = 0;
+      if (object.size <= IN_MEMORY_DOWNLOAD_MAX) {
+        // Small objects (nearly all cold-tier files): one buffer, one write.
+        const body = Buffer.from(await r.Body!.transformToByteArray());
+        md5.update(body);
+        size = body.length;
+        await writeFile(tmp, body);
+      } else {
+        const body = r.Body as Readable;
+        body.on('data', (chunk: Buffer) => {
+          md5.update(chunk);
+          size += chunk.length;
+        });
+        await pipeline(body, createWriteStream(tmp));
+      }
       if (size !== object.size) throw Object.assign(new Error(`truncated download of ${object.key}: ${size} of ${object.size} bytes`), { code: 'ECONNRESET' });
       if (/^[0-9a-f]{32}$/.test(object.etag) && md5.digest('hex') !== object.etag) {
         throw Object.assign(new Error(`download of ${object.key} does not match its ETag (MD5)`), { code: 'ECONNRESET' });
