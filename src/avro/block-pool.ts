@@ -5,6 +5,8 @@ import type { BlockReply, BlockTask } from './block-worker.js';
 
 type Task = BlockTask extends infer T ? (T extends BlockTask ? Omit<T, 'id'> : never) : never;
 
+const WORKER_YOUNG_GENERATION_MB = 4;
+
 interface Slot {
   worker: Worker;
   pending: number;
@@ -35,7 +37,9 @@ class BlockPool {
 
   private pickSlot(): Slot {
     if (this.slots.length < this.size) {
-      const worker = new Worker(new URL('./block-worker.js', import.meta.url));
+      // A small young generation: the workers make short-lived block buffers, and a
+      // default-sized one lets each of them hold tens of MB of garbage between scavenges.
+      const worker = new Worker(new URL('./block-worker.js', import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
       const slot: Slot = { worker, pending: 0 };
       worker.on('message', (reply: BlockReply) => this.settle(reply));
       worker.on('error', (err) => this.fail(slot, err));
