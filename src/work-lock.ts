@@ -1,4 +1,5 @@
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { FatalError } from './errors.js';
 
@@ -26,7 +27,13 @@ export async function acquireWorkLock(workDir: string): Promise<() => Promise<vo
       const fh = await open(file, 'wx');
       await fh.writeFile(String(process.pid));
       await fh.close();
-      return () => rm(file, { force: true });
+      // also on Ctrl-C / SIGTERM, which end the process through process.exit
+      const onExit = () => rmSync(file, { force: true });
+      process.once('exit', onExit);
+      return async () => {
+        process.off('exit', onExit);
+        await rm(file, { force: true });
+      };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());

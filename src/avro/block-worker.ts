@@ -23,7 +23,8 @@ const DECODE_BLOCK_BYTES = 256 * 1024;
  */
 const COLLECT_EVERY_BYTES = 16 * 1024 * 1024;
 v8.setFlagsFromString('--expose-gc');
-const collect = runInNewContext('gc') as () => void;
+const gc = runInNewContext('gc') as (options: { type: 'minor' | 'major' }) => void;
+const collect = () => gc({ type: 'minor' });
 let sinceCollect = 0;
 function released(bytes: number): void {
   sinceCollect += bytes;

@@ -10,25 +10,11 @@ import { createHash } from 'node:crypto';
 import zlib from 'node:zlib';
 import avro from 'avsc';
 import snappy from 'snappy';
+import { RAW_DATUM_SCHEMA } from '../../src/avro/raw-schema.js';
 import { dayPrefix, type Day } from '../../src/partition/day.js';
 
-export const RAW_SCHEMA = {
-  type: 'record',
-  name: 'RawDatum',
-  namespace: 'amazon.aws.iot.sitewise.raw',
-  fields: [
-    { name: 'seriesId', type: 'string' },
-    { name: 'timeInSeconds', type: 'long' },
-    { name: 'offsetInNanos', type: 'long' },
-    { name: 'quality', type: 'string' },
-    { name: 'doubleValue', type: ['null', 'double'], default: null },
-    { name: 'stringValue', type: ['null', 'string'], default: null },
-    { name: 'integerValue', type: ['null', 'int'], default: null },
-    { name: 'booleanValue', type: ['null', 'boolean'], default: null },
-    { name: 'jsonValue', type: ['null', 'string'], default: null },
-    { name: 'recordVersion', type: ['null', 'long'], default: null },
-  ],
-} as const;
+/** The documented RawDatum schema (the same constant the tool's Athena DDL uses). */
+export const RAW_SCHEMA = RAW_DATUM_SCHEMA;
 
 export const rawType = avro.Type.forSchema(RAW_SCHEMA as unknown as avro.Schema);
 
