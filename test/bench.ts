@@ -123,7 +123,8 @@ try {
   const from = `2024-05-01`;
   const to = `2024-05-${String(days).padStart(2, '0')}`;
   await world.writeConfig({ timeseries_type: 'ALL', date_range: { date_start: from, date_end: to }, concurrency });
-  const cli = (stage: string) => measure(process.execPath, [CLI, stage, '--config', world.configFile, '--quiet'], world.env, world.dir);
+  // the bin itself, as npx runs it (its shebang sets Node's flags)
+  const cli = (stage: string, ...flags: string[]) => measure(CLI, [stage, ...flags, '--config', world.configFile, '--quiet'], world.env, world.dir);
 
   const results: { stage: string; m: Measure; ratio?: string }[] = [];
   const check = (stage: string, m: Measure) => {
@@ -172,7 +173,7 @@ try {
   await rm(catOut, { force: true });
   const vsCat = (m: Measure) => `${(catSeconds / m.seconds).toFixed(2)} x cat, ${(catSyncSeconds / m.seconds).toFixed(2)} x cat+sync`;
 
-  const fast = await measure(process.execPath, [CLI, 'merge', '--no-crc-check', '--config', world.configFile, '--quiet'], world.env, world.dir);
+  const fast = await cli('merge', '--no-crc-check');
   check('merge --no-crc-check', fast);
   results.push({ stage: 'merge --no-crc-check', m: fast, ratio: vsCat(fast) });
   await rm(path.join(world.workDir, 'merged'), { recursive: true, force: true });

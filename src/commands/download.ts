@@ -49,7 +49,7 @@ export async function downloadDay(ctx: Context, day: Day, options: DownloadOptio
   if (plan.previousIds.length > 0) log(`\t# of timeseries previously processed: ${plan.previousIds.length}`);
   reportSkipped(selection, log);
   if (selection.unsafe.length > 0) {
-    throw new DayError(`key(s) with '.', '..' or empty path segments would be written outside the day folder, refusing the day: ${selection.unsafe.slice(0, EXAMPLES).join(', ')}`);
+    throw new DayError(`key(s) with '.' or '..' path segments could point outside the day folder; refusing the day (nothing was downloaded): ${selection.unsafe.slice(0, EXAMPLES).join(', ')}`);
   }
   if (options.dryRun) {
     log(`\twould download ${selection.selected.length} objects of ${newSeries.size} series, ${bytes} bytes`);

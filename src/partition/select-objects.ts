@@ -12,7 +12,7 @@ export interface Selection {
   changed: ObjectInfo[];
   notListed: string[];
   unparseable: string[];
-  /** Keys with `.`/`..`/empty path segments: never written locally. */
+  /** Keys with `.` or `..` path segments: never written locally. */
   unsafe: string[];
 }
 
@@ -29,7 +29,7 @@ export function selectObjects(listed: ObjectInfo[], merged: Map<string, ObjectIn
       s.unparseable.push(o.key);
       continue;
     }
-    if (o.key.split('/').some((seg) => seg === '..' || seg === '.' || seg === '') || o.key.startsWith('/')) {
+    if (o.key.split('/').some((seg) => seg === '..' || seg === '.') || o.key.startsWith('/')) {
       s.unsafe.push(o.key);
       continue;
     }
