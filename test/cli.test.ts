@@ -146,6 +146,16 @@ describe('output for terminals, cron and log shippers', () => {
     assert.deepEqual([end.done, end.failed], [1, 0]);
   });
 
+  it('--log-format json: a fatal error is a JSON line too', async () => {
+    await world.writeConfig({ timeseries_type: 'ALL', s3_buckets: { cold_tier_bucket_name: 'no-such-bucket-json', repartitioned_bucket_name: world.dest } });
+    const r = await world.cli(['download', '--log-format', 'json']);
+    await world.writeConfig({ timeseries_type: 'ALL' });
+    assert.equal(r.code, 1);
+    const lines = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as { type: string; kind?: string; error?: string });
+    assert.deepEqual(lines.map((l) => [l.type, l.kind]), [['error', 'fatal']]);
+    assert.match(lines[0]!.error!, /no-such-bucket-json.*no such bucket/);
+  });
+
   it('on a terminal: a live progress line with counts, bytes, rate and ETA', async (t) => {
     if (!existsSync('/usr/bin/script')) {
       t.skip('util-linux script not installed');

@@ -153,19 +153,23 @@ async function main(): Promise<void> {
     });
   }
   const program = buildProgram();
+  // With --log-format json even a fatal error is one JSON line, so log shippers see it.
+  const json = process.argv.some((a, i) => a === '--log-format=json' || (a === '--log-format' && process.argv[i + 1] === 'json'));
+  const fail = (kind: 'config' | 'fatal' | 'internal', message: string) =>
+    process.stderr.write(json ? `${JSON.stringify({ time: new Date().toISOString(), type: 'error', kind, error: message })}\n` : `${kind === 'config' ? 'config error' : kind === 'fatal' ? 'error' : 'internal error (a bug, please report it)'}: ${message}\n`);
   try {
     await program.parseAsync(process.argv);
   } catch (err) {
     if (err instanceof CommanderError) {
       process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
     } else if (err instanceof ConfigError) {
-      for (const p of err.problems) process.stderr.write(`config error: ${p}\n`);
+      for (const p of err.problems) fail('config', p);
       process.exitCode = EXIT_USAGE;
     } else if (err instanceof FatalError) {
-      process.stderr.write(`error: ${err.message}\n`);
+      fail('fatal', err.message);
       process.exitCode = EXIT_DAY_FAILED;
     } else {
-      process.stderr.write(`internal error (a bug, please report it): ${err instanceof Error ? (err.stack ?? err.message) : errorMessage(err)}\n`);
+      fail('internal', err instanceof Error ? (err.stack ?? err.message) : errorMessage(err));
       process.exitCode = EXIT_DAY_FAILED;
     }
   }

@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DayError } from '../errors.js';
 import type { CommandSummary, DayOutcome } from '../events.js';
@@ -45,9 +45,11 @@ export async function uploadDay(ctx: Context, day: Day): Promise<DayOutcome> {
       throw new DayError(`merged folder is stale: ${overlap.length} of its objects (e.g. ${overlap[0]!.key}) were committed by another run; discarded it, run download and merge again`);
     }
     const dataKey = `${dayPrefix(config.dataPrefix, day)}${batch.file}`;
+    const file = path.join(outDir, batch.file);
+    const totalBytes = (await stat(file)).size;
     await ctx.transfers(() =>
-      dest.uploadFile(dataKey, path.join(outDir, batch.file), (loaded) =>
-        emit({ type: 'progress', stage: 'upload', day: name, doneObjects: 0, totalObjects: 1, doneBytes: loaded, totalBytes: 0 }),
+      dest.uploadFile(dataKey, file, (loaded) =>
+        emit({ type: 'progress', stage: 'upload', day: name, doneObjects: loaded >= totalBytes ? 1 : 0, totalObjects: 1, doneBytes: loaded, totalBytes }),
       ),
     );
     ledger.batches.push({ file: batch.file, records: batch.records, objects: batch.objects, committedAt: new Date().toISOString() });
