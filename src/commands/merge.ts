@@ -42,16 +42,16 @@ export async function merge(ctx: Context, options: MergeCommandOptions = {}): Pr
   return forEachDay(ctx, 'merge', days, DAYS_MERGED_AT_ONCE, (day) => mergeDay(ctx, day, options));
 }
 
-/**
- * Merges a downloaded day into one snappy Avro file named after its inputs,
- * plus timeseries.txt and batch.json. Redone only when the output is missing or
- * was made from another set of inputs.
- */
 export interface MergeCommandOptions {
   /** false: skip the snappy CRC checks (structure is still checked). */
   checkCrc?: boolean;
 }
 
+/**
+ * Merges a downloaded day into one snappy Avro file named after its inputs,
+ * plus timeseries.txt and batch.json. Redone only when the output is missing or
+ * was made from another set of inputs.
+ */
 export async function mergeDay(ctx: Context, day: Day, options: MergeCommandOptions = {}): Promise<DayOutcome> {
   const { config, emit } = ctx;
   const name = isoDay(day);
