@@ -9,6 +9,7 @@ import { dayFolderName, dayPrefix, daysDescending, parseDayFolderName } from '..
 import { localName, mergedFileName } from '../src/partition/local-day.js';
 import { parseDataKey } from '../src/partition/parse-data-key.js';
 import { selectObjects } from '../src/partition/select-objects.js';
+import { isTransient, permanentFault } from '../src/s3/s3-errors.js';
 
 const A = '7020c8e2-e6db-40fa-9845-ed0dddd4c77d';
 const P = '95e63da7-d34e-43e1-bc6f-1b490154b07a';
@@ -86,6 +87,25 @@ describe('days and names', () => {
     assert.deepEqual(parseDayExpression('yesterday', now), { year: 2024, month: 2, day: 29 });
     assert.deepEqual(parseDayExpression('today-2', now), { year: 2024, month: 2, day: 28 });
     assert.equal(parseDayExpression('2024-13-01', now), undefined);
+  });
+});
+
+describe('fault classification', () => {
+  const fault = (name: string, status?: number, message = '') => Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status } });
+  it('names the operation, the target and the fix for permanent faults', () => {
+    assert.match(permanentFault(fault('AccessDenied', 403), 'GetObject', 's3://b/k')!.message, /^GetObject on s3:\/\/b\/k: access denied; the role needs s3:GetObject there$/);
+    assert.match(permanentFault(fault('NoSuchBucket', 404), 'ListObjectsV2', 's3://b')!.message, /no such bucket/);
+    assert.match(permanentFault(fault('ExpiredToken', 400), 'PutObject', 's3://b/k')!.message, /credentials missing, invalid or expired \(ExpiredToken\)/);
+    assert.match(permanentFault(fault('Error', undefined, 'Region is missing'), 'ListObjectsV2', 's3://b')!.message, /no AWS region; set aws\.region/);
+    assert.equal(permanentFault(fault('InternalError', 500), 'GetObject', 's3://b/k'), undefined);
+  });
+  it('retries 5xx, throttling and resets, not client errors', () => {
+    assert.ok(isTransient(fault('InternalError', 500)));
+    assert.ok(isTransient(fault('SlowDown', 503)));
+    assert.ok(isTransient(fault('ThrottlingException', 429)));
+    assert.ok(isTransient(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })));
+    assert.ok(!isTransient(fault('NoSuchKey', 404)));
+    assert.ok(!isTransient(fault('AccessDenied', 403)));
   });
 });
 

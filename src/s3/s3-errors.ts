@@ -43,6 +43,9 @@ export function permanentFault(err: unknown, operation: string, target: string):
   if (name === 'AccessDenied' || name === 'AccessDeniedException' || status === 403) {
     return new FatalError(`${operation} on ${target}: access denied; the role needs ${PERMISSION[operation] ?? operation} there`, { cause: err });
   }
+  if (/Region is missing/i.test(e.message ?? '')) {
+    return new FatalError(`${operation} on ${target}: no AWS region; set aws.region in the config, AWS_REGION, or a region in the profile`, { cause: err });
+  }
   if (name === 'PermanentRedirect' || name === 'AuthorizationHeaderMalformed' || status === 301) {
     return new FatalError(`${operation} on ${target}: the bucket is in another region; set aws.region or AWS_REGION`, { cause: err });
   }
