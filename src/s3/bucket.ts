@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { createReadStream, createWriteStream, renameSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import {
@@ -104,11 +104,14 @@ export class Bucket {
       const md5 = createHash('md5');
       let size = 0;
       if (object.size <= IN_MEMORY_DOWNLOAD_MAX) {
-        // Small objects (nearly all cold-tier files): one buffer, one write.
-        const body = Buffer.from(await r.Body!.transformToByteArray());
+        // Small objects (nearly all cold-tier files): one buffer, one synchronous write.
+        // Creating a file costs ~0.3 ms of system time here; done in place it saves the
+        // thread-pool hand-offs, which cost more CPU than they free on a busy 2-core machine.
+        const bytes = await r.Body!.transformToByteArray();
+        const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
         md5.update(body);
         size = body.length;
-        await writeFile(tmp, body);
+        writeFileSync(tmp, body);
       } else {
         const body = r.Body as Readable;
         body.on('data', (chunk: Buffer) => {
@@ -125,7 +128,7 @@ export class Bucket {
       await rm(tmp, { force: true });
       throw err;
     });
-    await rename(tmp, file);
+    renameSync(tmp, file);
   }
 
   async putBuffer(key: string, body: Buffer | string, contentType = 'application/octet-stream'): Promise<void> {
