@@ -75,6 +75,16 @@ describe('download, merge, upload end to end', () => {
     assert.deepEqual(await readdir(path.join(world.workDir, 'merged')), []);
   });
 
+  it('a dry run says why objects are left out: not in ListTimeSeries, unparseable', async () => {
+    const dry = await world.cli(['download', '--dry-run', '--from', '2024-03-01', '--to', '2024-03-01']);
+    assert.equal(dry.code, 0, dry.stderr);
+    const knownIds = new Set(known.filter((s) => s.associated).map((s) => s.id));
+    const notListed = day1.filter((o) => !knownIds.has(o.seriesId)).length;
+    assert.match(dry.stdout, new RegExp(`\\t${notListed} objects of series not in ListTimeSeries, skipped: raw/`));
+    assert.match(dry.stdout, /would download 0 objects of 0 series, 0 bytes/);
+    assert.match(dry.stderr, /2 keys are not cold-tier data files, skipped/);
+  });
+
   it('a second run finds nothing new and changes nothing', async () => {
     const before = await world.list(world.dest);
     const dl = await world.cli(['download']);

@@ -47,7 +47,7 @@ export async function downloadDay(ctx: Context, day: Day, options: DownloadOptio
   const bytes = selection.selected.reduce((n, o) => n + o.size, 0);
   const newSeries = new Set(selection.selected.map((o) => o.seriesId));
   if (plan.previousIds.length > 0) log(`\t# of timeseries previously processed: ${plan.previousIds.length}`);
-  reportSkipped(selection, log);
+  reportSkipped(selection, log, options.dryRun ? 'info' : 'detail');
   if (selection.unsafe.length > 0) {
     throw new DayError(`key(s) with '.' or '..' path segments could point outside the day folder; refusing the day (nothing was downloaded): ${selection.unsafe.slice(0, EXAMPLES).join(', ')}`);
   }
@@ -71,10 +71,11 @@ export async function downloadDay(ctx: Context, day: Day, options: DownloadOptio
   return { status: 'done', objects: selection.selected.length, bytes };
 }
 
-function reportSkipped(selection: Selection, log: (m: string, level?: 'info' | 'warn' | 'detail') => void) {
+/** Why objects were left out; a dry run says it all, a real run keeps the routine reasons for --verbose. */
+function reportSkipped(selection: Selection, log: (m: string, level?: 'info' | 'warn' | 'detail') => void, routine: 'info' | 'detail') {
   const examples = (keys: string[]) => keys.slice(0, EXAMPLES).join(', ') + (keys.length > EXAMPLES ? ', ...' : '');
-  if (selection.alreadyMerged > 0) log(`\t${selection.alreadyMerged} objects already merged (in the ledger)`, 'detail');
-  if (selection.notListed.length > 0) log(`\t${selection.notListed.length} objects of series not in ListTimeSeries, skipped: ${examples(selection.notListed)}`, 'detail');
+  if (selection.alreadyMerged > 0) log(`\t${selection.alreadyMerged} objects already merged (in the ledger)`, routine);
+  if (selection.notListed.length > 0) log(`\t${selection.notListed.length} objects of series not in ListTimeSeries, skipped: ${examples(selection.notListed)}`, routine);
   if (selection.unparseable.length > 0) log(`\t${selection.unparseable.length} keys are not cold-tier data files, skipped: ${examples(selection.unparseable)}`, 'warn');
   for (const o of selection.changed) {
     log(`\t${o.key} changed since it was merged (now ${o.size} bytes, ETag ${o.etag}); not merged again. See README "Changed source objects"`, 'warn');
