@@ -81,6 +81,19 @@ describe('permanent faults stop with one clear line', () => {
     assert.equal((await world.cli(['upload'])).code, 0);
   });
 
+  it('a role that may not list multipart uploads gets a warning, and the day still lands', async () => {
+    await world.writeConfig({ timeseries_type: 'ALL' }, proxy.endpoint);
+    await world.put(await generateDay(series, DAY, { exports: [1] }));
+    assert.equal((await world.cli(['download', ...DATES])).code, 0);
+    assert.equal((await world.cli(['merge'])).code, 0);
+    proxy.rules = [{ match: (r) => r.method === 'GET' && /[?&]uploads(=|&|$)/.test(r.path), status: 403, code: 'AccessDenied' }];
+    const r = await world.cli(['upload']);
+    proxy.rules = [];
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /WARNING: ListMultipartUploads on s3:\/\/dest-.*: access denied; the role needs s3:ListBucketMultipartUploads there; unfinished multipart uploads/);
+    assert.match(r.stdout, /upload 2024-03-02: done/);
+  });
+
   it('a missing bucket is named', async () => {
     await world.writeConfig({ timeseries_type: 'ALL', s3_buckets: { cold_tier_bucket_name: 'no-such-bucket-here', repartitioned_bucket_name: world.dest } });
     const r = await world.cli(['download', ...DATES, '--quiet']);

@@ -1,6 +1,6 @@
 import { rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { DayError } from '../errors.js';
+import { DayError, FatalError } from '../errors.js';
 import type { CommandSummary, DayOutcome } from '../events.js';
 import { emptyLedger, formatIndex, indexKey, mergedObjects, readIndex, readLedger, writeLedger } from '../ledger/ledger.js';
 import { dayPrefix, isoDay, type Day } from '../partition/day.js';
@@ -57,11 +57,25 @@ export async function uploadDay(ctx: Context, day: Day): Promise<DayOutcome> {
   }
   await dest.putBuffer(indexKey(config.indexPrefix, day), formatIndex([...(index ?? []), ...batch.seriesIds]), 'text/plain');
   await removeOrphans(ctx, day, new Set(ledger.batches.map((b) => b.file)));
+  await abortLeftUploads(ctx, day);
   // raw first: the merged folder is what makes a rerun come back to finish the clean-up
   await rm(rawDayDir(config, day), { recursive: true, force: true });
   await rm(outDir, { recursive: true, force: true });
   emit({ type: 'log', stage: 'upload', day: name, level: 'info', message: `${batch.day}: ** Upload Time: ${seconds(t0)} secs **` });
   return { status: committed ? 'skipped' : 'done', objects: batch.objects.length, records: batch.records, reason: committed ? 'already committed' : undefined };
+}
+
+/** Best effort: a role without the list/abort permissions gets a warning, not a failed day. */
+async function abortLeftUploads(ctx: Context, day: Day): Promise<void> {
+  const dest = need(ctx.dest, 'destination bucket');
+  const log = (message: string) => ctx.emit({ type: 'log', stage: 'upload', day: isoDay(day), level: 'warn', message });
+  try {
+    const aborted = await dest.abortUploads(dayPrefix(ctx.config.dataPrefix, day), (key) => MERGED_NAME.test(key.slice(key.lastIndexOf('/') + 1)));
+    if (aborted > 0) log(`aborted ${aborted} multipart upload(s) left unfinished by an interrupted run`);
+  } catch (err) {
+    if (!(err instanceof FatalError)) throw err;
+    log(`${err.message}; unfinished multipart uploads of killed runs are not cleaned up (an S3 lifecycle rule AbortIncompleteMultipartUpload does it too)`);
+  }
 }
 
 async function removeOrphans(ctx: Context, day: Day, committed: Set<string>): Promise<void> {

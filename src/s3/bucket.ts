@@ -4,9 +4,11 @@ import { rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import {
+  AbortMultipartUploadCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   paginateListObjectsV2,
   PutObjectCommand,
   type S3Client,
@@ -158,6 +160,33 @@ export class Bucket {
       }
       return stored;
     });
+  }
+
+  /**
+   * Aborts multipart uploads under `prefix` whose key `isOurs` says we started
+   * (left by a run killed mid-upload; S3 bills their parts until aborted).
+   * Returns how many; 0 where the server cannot list uploads.
+   */
+  async abortUploads(prefix: string, isOurs: (key: string) => boolean): Promise<number> {
+    const stale: { key: string; uploadId: string }[] = [];
+    try {
+      let keyMarker: string | undefined;
+      let uploadIdMarker: string | undefined;
+      do {
+        const page = await this.call('ListMultipartUploads', prefix, () =>
+          this.client.send(new ListMultipartUploadsCommand({ Bucket: this.name, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker })),
+        );
+        for (const u of page.Uploads ?? []) if (u.Key && u.UploadId && isOurs(u.Key)) stale.push({ key: u.Key, uploadId: u.UploadId });
+        [keyMarker, uploadIdMarker] = page.IsTruncated ? [page.NextKeyMarker, page.NextUploadIdMarker] : [undefined, undefined];
+      } while (keyMarker);
+    } catch (err) {
+      if ((err as { name?: string }).name === 'NotImplemented') return 0;
+      throw err;
+    }
+    for (const u of stale) {
+      await this.call('AbortMultipartUpload', u.key, () => this.client.send(new AbortMultipartUploadCommand({ Bucket: this.name, Key: u.key, UploadId: u.uploadId })));
+    }
+    return stale.length;
   }
 
   async deleteKeys(keys: string[]): Promise<void> {

@@ -14,6 +14,8 @@ const PERMISSION: Record<string, string> = {
   PutObject: 's3:PutObject',
   Upload: 's3:PutObject',
   DeleteObjects: 's3:DeleteObject',
+  ListMultipartUploads: 's3:ListBucketMultipartUploads',
+  AbortMultipartUpload: 's3:AbortMultipartUpload',
   ListTimeSeries: 'iotsitewise:ListTimeSeries',
 };
 
