@@ -8,12 +8,9 @@ import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { parentPort } from 'node:worker_threads';
 import avro from 'avsc';
-import { AvroFormatError } from './avro-format-error.js';
-import { compressSnappyBlock, decompressBlock } from './codec.js';
+import { decompressBlock } from './codec.js';
+import { convertBlock } from './convert-block.js';
 import { parseBlocks, parseWholeHeader } from './container.js';
-
-/** Re-encoded records are gathered into blocks of about this size. */
-const DECODE_BLOCK_BYTES = 256 * 1024;
 
 /**
  * Every decompressed block is a fresh buffer outside the JS heap, and V8 only
@@ -53,44 +50,13 @@ function typeOf(schemaText: string): avro.Type {
   return type;
 }
 
-function decodedBlocks(raw: Buffer, count: number, reader: avro.Type, resolver: ReturnType<avro.Type['createResolver']>, name: string) {
-  const out: { count: number; data: Buffer }[] = [];
-  let pos = 0;
-  let encoded: Buffer[] = [];
-  let bytes = 0;
-  for (let i = 0; i < count; i++) {
-    let decoded: { value: unknown; offset: number };
-    try {
-      decoded = reader.decode(raw, pos, resolver);
-    } catch (err) {
-      throw new AvroFormatError(name, `record ${i} cannot be decoded with its schema (${(err as Error).message})`);
-    }
-    if (decoded.offset < 0) throw new AvroFormatError(name, `record ${i} runs past the end of its block`);
-    pos = decoded.offset;
-    const record = reader.toBuffer(decoded.value);
-    encoded.push(record);
-    bytes += record.length;
-    if (bytes >= DECODE_BLOCK_BYTES || i === count - 1) {
-      out.push({ count: encoded.length, data: compressSnappyBlock(Buffer.concat(encoded, bytes)) });
-      encoded = [];
-      bytes = 0;
-    }
-  }
-  if (pos !== raw.length) throw new AvroFormatError(name, `block holds ${raw.length - pos} bytes after its ${count} records`);
-  return out;
-}
-
 /** Checks every block of a file's block section (handed over by the main thread after it wrote them). */
 function verify(task: Extract<BlockTask, { kind: 'verify' }>): BlockReply {
   const buf = Buffer.from(task.blocks.buffer, task.blocks.byteOffset, task.blocks.byteLength);
   const header = { schemaText: '', codec: task.codec, sync: Buffer.from(task.sync) };
   let records = 0;
   for (const [i, b] of parseBlocks(buf, 0, header, task.name).entries()) {
-    try {
-      released(decompressBlock(task.codec, buf.subarray(b.dataStart, b.dataEnd)).length);
-    } catch (err) {
-      throw new AvroFormatError(task.name, `block ${i} is corrupt: ${(err as Error).message}`);
-    }
+    released(decompressBlock(task.codec, buf.subarray(b.dataStart, b.dataEnd), task.name, i).length);
     records += b.count;
   }
   return { id: task.id, kind: 'verified', records };
@@ -101,19 +67,13 @@ function convert(task: Extract<BlockTask, { kind: 'convert' }>): BlockReply {
   const buf = readFileSync(task.file);
   const { header, length } = parseWholeHeader(buf, task.name);
   const reader = task.readerSchema ? typeOf(task.readerSchema) : undefined;
-  const resolver = reader?.createResolver(typeOf(header.schemaText));
+  const decode = reader && { reader, resolver: reader.createResolver(typeOf(header.schemaText)) };
   let records = 0;
   const blocks: { count: number; data: Buffer }[] = [];
   for (const [i, b] of parseBlocks(buf, length, header, task.name).entries()) {
-    let raw: Buffer;
-    try {
-      raw = decompressBlock(header.codec, buf.subarray(b.dataStart, b.dataEnd));
-    } catch (err) {
-      throw new AvroFormatError(task.name, `block ${i} is corrupt: ${(err as Error).message}`);
-    }
+    const raw = decompressBlock(header.codec, buf.subarray(b.dataStart, b.dataEnd), task.name, i);
     records += b.count;
-    if (reader && resolver) blocks.push(...decodedBlocks(raw, b.count, reader, resolver, task.name));
-    else blocks.push({ count: b.count, data: compressSnappyBlock(raw) });
+    blocks.push(...convertBlock(raw, b.count, task.name, decode));
   }
   return { id: task.id, kind: 'converted', records, blocks };
 }

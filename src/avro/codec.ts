@@ -1,11 +1,20 @@
 import zlib from 'node:zlib';
 import snappy from 'snappy';
+import { AvroFormatError } from './avro-format-error.js';
 
 export const OUTPUT_CODEC = 'snappy';
 export const SUPPORTED_CODECS = ['null', 'deflate', 'snappy'] as const;
 
-/** Decompresses one block; throws a plain Error whose message says what is wrong. */
-export function decompressBlock(codec: string, data: Buffer): Buffer {
+/** Decompresses block `index` of file `name`; an AvroFormatError names both and what is wrong. */
+export function decompressBlock(codec: string, data: Buffer, name: string, index: number): Buffer {
+  try {
+    return decompress(codec, data);
+  } catch (err) {
+    throw new AvroFormatError(name, `block ${index} is corrupt: ${(err as Error).message}`);
+  }
+}
+
+function decompress(codec: string, data: Buffer): Buffer {
   switch (codec) {
     case 'null':
       return data;
@@ -22,17 +31,6 @@ export function decompressBlock(codec: string, data: Buffer): Buffer {
     default:
       throw new Error(`codec '${codec}' is not supported (supported: ${SUPPORTED_CODECS.join(', ')})`);
   }
-}
-
-/**
- * Checks a stored snappy block against its CRC without keeping the result.
- * Decompression runs on libuv's thread pool, so several checks overlap with
- * the copy on the main thread.
- */
-export async function verifySnappyBlock(data: Buffer): Promise<void> {
-  if (data.length < 4) throw new Error('snappy block shorter than its CRC');
-  const raw = (await snappy.uncompress(data.subarray(0, data.length - 4), { asBuffer: true, copyOutputData: true })) as Buffer;
-  if (zlib.crc32(raw) !== data.readUInt32BE(data.length - 4)) throw new Error('snappy block CRC32 does not match its data');
 }
 
 export function compressSnappyBlock(raw: Buffer): Buffer {

@@ -5,7 +5,8 @@ import { mapLimit } from '../limit.js';
 import { AvroFormatError } from './avro-format-error.js';
 import { blockPool } from './block-pool.js';
 import { ByteReader } from './byte-reader.js';
-import { compressSnappyBlock, decompressBlock, OUTPUT_CODEC, SUPPORTED_CODECS } from './codec.js';
+import { decompressBlock, OUTPUT_CODEC, SUPPORTED_CODECS } from './codec.js';
+import { convertBlock } from './convert-block.js';
 import { ContainerWriter, parseBlocks, parseWholeHeader, readBlocks, readHeader, type ContainerHeader } from './container.js';
 
 export interface MergeInput {
@@ -136,7 +137,6 @@ class OutputFile {
   private constructor(
     private readonly fh: FileHandle,
     private readonly writer: ContainerWriter,
-    private readonly sync: Buffer,
     private readonly options: MergeOptions,
   ) {}
 
@@ -144,15 +144,15 @@ class OutputFile {
     const fh = await open(outFile, 'w');
     const writer = new ContainerWriter(fh.fd, options.sync);
     writer.writeHeader(schemaText, OUTPUT_CODEC);
-    return new OutputFile(fh, writer, options.sync, options);
+    return new OutputFile(fh, writer, options);
   }
 
   /** Appends one input (its header already parsed), converting it when `readerSchema` (decode) or its codec asks for it. */
   async append(opened: Opened, header: ContainerHeader, headerLength: number, readerSchema?: string): Promise<void> {
     const { name, file } = opened.input;
     const recordsBefore = this.result.records;
-    // measured now: a whole file's memory is handed to a worker once written
-    const wholeBytes = 'whole' in opened ? opened.whole.length : 0;
+    // taken now: a whole file's memory is handed to a worker once written
+    const wholeBytes = 'whole' in opened ? opened.whole.length : undefined;
     if (readerSchema) this.result.path = 'decode';
     else if (header.codec !== OUTPUT_CODEC && this.result.path === 'block-copy') this.result.path = 'transcode';
     if ('stream' in opened) {
@@ -162,7 +162,7 @@ class OutputFile {
       const buf = opened.whole;
       const blocks = parseBlocks(buf, headerLength, header, name);
       for (const b of blocks) {
-        this.sync.copy(buf, b.dataEnd);
+        this.options.sync.copy(buf, b.dataEnd);
         this.count(b.count);
       }
       this.writer.writeRaw(buf.subarray(headerLength));
@@ -178,37 +178,23 @@ class OutputFile {
         this.count(b.count);
       }
     }
-    const bytes = 'whole' in opened ? wholeBytes : opened.stream.offset;
+    const bytes = wholeBytes ?? ('stream' in opened ? opened.stream.offset : 0);
     this.result.bytesIn += bytes;
     this.options.onInput?.(this.result.records - recordsBefore, bytes);
   }
 
   /** Large files: block by block from a stream, checked and converted here. */
   private async appendStream(reader: ByteReader, header: ContainerHeader, name: string, readerSchema?: string): Promise<void> {
-    const decode = readerSchema ? parseSchema({ ...header, schemaText: readerSchema }, name).type : undefined;
-    const resolver = decode?.createResolver(parseSchema(header, name).type);
+    const readerType = readerSchema ? parseSchema({ ...header, schemaText: readerSchema }, name).type : undefined;
+    const decode = readerType && { reader: readerType, resolver: readerType.createResolver(parseSchema(header, name).type) };
+    const copyAsIs = header.codec === OUTPUT_CODEC && !decode;
     let index = 0;
     for await (const block of readBlocks(reader, header, name)) {
-      const copyAsIs = header.codec === OUTPUT_CODEC && !decode;
-      let raw = block.data;
-      if (!copyAsIs || this.options.checkCrc !== false) {
-        try {
-          raw = decompressBlock(header.codec, block.data);
-        } catch (err) {
-          throw new AvroFormatError(name, `block ${index} is corrupt: ${(err as Error).message}`);
-        }
-      }
-      if (decode && resolver) {
-        const records: Buffer[] = [];
-        for (let pos = 0, i = 0; i < block.count; i++) {
-          const decoded = decode.decode(raw, pos, resolver);
-          if (decoded.offset < 0) throw new AvroFormatError(name, `record ${i} of block ${index} runs past its end`);
-          records.push(decode.toBuffer(decoded.value));
-          pos = decoded.offset;
-        }
-        this.writer.writeBlock(block.count, compressSnappyBlock(Buffer.concat(records)));
+      if (copyAsIs) {
+        if (this.options.checkCrc !== false) decompressBlock(header.codec, block.data, name, index);
+        this.writer.writeBlock(block.count, block.data);
       } else {
-        this.writer.writeBlock(block.count, copyAsIs ? block.data : compressSnappyBlock(raw));
+        for (const b of convertBlock(decompressBlock(header.codec, block.data, name, index), block.count, name, decode)) this.writer.writeBlock(b.count, b.data);
       }
       this.count(block.count);
       index++;
@@ -223,7 +209,7 @@ class OutputFile {
   /** Hands a copied file's blocks to the worker threads for their CRC checks; waits when too many are queued. */
   private async check(blocks: Buffer, codec: string, name: string): Promise<void> {
     const check = blockPool()
-      .run({ kind: 'verify', blocks, sync: this.sync, codec, name }, [blocks.buffer as ArrayBuffer])
+      .run({ kind: 'verify', blocks, sync: this.options.sync, codec, name }, [blocks.buffer as ArrayBuffer])
       .then(
         () => {},
         (err: Error) => {

@@ -14,13 +14,9 @@ export async function* readRecordSlices(source: AsyncIterable<Uint8Array>, name:
   try {
     const header = await readHeader(reader, name);
     const type = avro.Type.forSchema(JSON.parse(header.schemaText) as avro.Schema);
+    let index = 0;
     for await (const block of readBlocks(reader, header, name)) {
-      let raw: Buffer;
-      try {
-        raw = decompressBlock(header.codec, block.data);
-      } catch (err) {
-        throw new AvroFormatError(name, `corrupt block: ${(err as Error).message}`);
-      }
+      const raw = decompressBlock(header.codec, block.data, name, index++);
       let pos = 0;
       for (let i = 0; i < block.count; i++) {
         const { offset } = type.decode(raw, pos);

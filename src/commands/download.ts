@@ -28,7 +28,6 @@ export async function download(ctx: Context, options: DownloadOptions = {}): Pro
 
 /** What a day's download found; `selection` is undefined when the cold tier had nothing for the day. */
 export interface DayPlan {
-  listed: ObjectInfo[];
   selection?: Selection;
   previousIds: string[];
 }
@@ -88,7 +87,7 @@ async function planDay(ctx: Context, day: Day, options: DownloadOptions): Promis
   const cold = need(ctx.cold, 'cold bucket');
   const dest = need(ctx.dest, 'destination bucket');
   const listed = await cold.list(dayPrefix(config.coldPrefix, day));
-  if (listed.length === 0) return { listed, previousIds: [] };
+  if (listed.length === 0) return { previousIds: [] };
   let ledger: Ledger | undefined = await readLedger(dest, config.indexPrefix, day);
   const previousIds = (await readIndex(dest, config.indexPrefix, day)) ?? [];
   if (!ledger && previousIds.length > 0) {
@@ -99,7 +98,7 @@ async function planDay(ctx: Context, day: Day, options: DownloadOptions): Promis
     if (!options.dryRun) await writeLedger(dest, config.indexPrefix, day, ledger);
   }
   const known = await need(ctx.knownSeries, 'series lookup')();
-  return { listed, previousIds, selection: selectObjects(listed, mergedObjects(ledger), known) };
+  return { previousIds, selection: selectObjects(listed, mergedObjects(ledger), known) };
 }
 
 /**
