@@ -54,12 +54,24 @@ describe('mergeFiles', () => {
     assert.deepEqual(await readFile(path.join(dir, 'streamed.avro')), await readFile(path.join(dir, 'whole.avro')));
   });
 
+  it('gives the same bytes whether inputs are read into reused slabs (block copy) or their own memory (CRC checked)', async () => {
+    const objects = await generateDay(makeSeries({ associated: 6, disassociated: 2 }, 7), DAY);
+    const inputs = await writeInputs(objects);
+    const largest = Math.max(...objects.map((o) => o.body.length));
+    // slabs that hold one or two inputs: they are reused many times over
+    const slabbed = await mergeFiles(inputs, path.join(dir, 'slabs.avro'), { sync: SYNC, slabBytes: largest * 2 + 2 });
+    await mergeFiles(inputs, path.join(dir, 'own.avro'), { sync: SYNC, checkCrc: true });
+    assert.equal(slabbed.records, recordsOf(objects).length);
+    assert.deepEqual(await readFile(path.join(dir, 'slabs.avro')), await readFile(path.join(dir, 'own.avro')));
+    assert.deepEqual(sortedKeys((await decodeAvro(await readFile(path.join(dir, 'slabs.avro')))).records), sortedKeys(recordsOf(objects)));
+  });
+
   it('finds a block whose CRC does not match, unless told not to check', async () => {
     const [first, ...rest] = await generateDay(makeSeries({ associated: 2, disassociated: 1 }, 6), DAY);
     const inputs = await writeInputs([{ key: first!.key, body: breakFirstCrc(first!.body) }, ...rest]);
-    await assert.rejects(mergeFiles(inputs, path.join(dir, 'crc.avro'), { sync: SYNC }), /CRC32 does not match/);
-    await assert.rejects(mergeFiles(inputs, path.join(dir, 'crc.avro'), { sync: SYNC, wholeFileMax: 0 }), /CRC32 does not match/);
-    const unchecked = await mergeFiles(inputs, path.join(dir, 'crc.avro'), { sync: SYNC, checkCrc: false });
+    await assert.rejects(mergeFiles(inputs, path.join(dir, 'crc.avro'), { sync: SYNC, checkCrc: true }), /CRC32 does not match/);
+    await assert.rejects(mergeFiles(inputs, path.join(dir, 'crc.avro'), { sync: SYNC, checkCrc: true, wholeFileMax: 0 }), /CRC32 does not match/);
+    const unchecked = await mergeFiles(inputs, path.join(dir, 'crc.avro'), { sync: SYNC });
     assert.equal(unchecked.records, recordsOf([first!, ...rest]).length);
   });
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readdir, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
@@ -239,5 +239,44 @@ describe('resume', () => {
     const again = await world.cli(['merge', '--verbose']);
     assert.match(again.stdout, /merge 2024-03-02: skipped \(already merged\)/);
     assert.equal((await world.cli(['upload'])).code, 0);
+  });
+});
+
+describe('local files that changed under the tool', () => {
+  const series = makeSeries({ associated: 3, disassociated: 1 }, 36);
+  let world: World;
+  let objects: ColdObject[];
+  before(async () => {
+    world = await startWorld(series);
+    objects = await generateDay(series, DAY);
+    await world.put(objects);
+    await world.writeConfig({ timeseries_type: 'ALL' });
+  });
+  after(async () => {
+    await world?.stop();
+  });
+
+  it('a raw file cut after download is named; a merged file cut short (power cut) is not uploaded; redoing lands every record once', async () => {
+    assert.equal((await world.cli(['download', ...DATES])).code, 0);
+    const rawDir = path.join(world.workDir, 'raw', '2024-3-2');
+    const first = (await readdir(rawDir)).filter((f) => f.endsWith('.avro'))[0]!;
+    const original = await readFile(path.join(rawDir, first));
+    await writeFile(path.join(rawDir, first), original.subarray(0, 100));
+    const cutRaw = await world.cli(['merge']);
+    assert.equal(cutRaw.code, 1);
+    assert.match(cutRaw.stderr, /FAILED: s3:\/\/.*: its local copy .* has fewer bytes than the \d+ downloaded; run download again/);
+    await writeFile(path.join(rawDir, first), original);
+
+    assert.equal((await world.cli(['merge'])).code, 0);
+    const mergedDir = path.join(world.workDir, 'merged', '2024-3-2');
+    const merged = (await readdir(mergedDir)).find((f) => f.endsWith('.avro'))!;
+    await truncate(path.join(mergedDir, merged), 1000);
+    const cutMerged = await world.cli(['upload']);
+    assert.equal(cutMerged.code, 1);
+    assert.match(cutMerged.stderr, /has 1000 bytes where merge wrote \d+; discarded it, run merge again/);
+    assert.deepEqual(await world.list(world.dest), [], 'nothing was uploaded');
+
+    for (const command of ['merge', 'upload']) assert.equal((await world.cli([command])).code, 0);
+    assert.deepEqual(recordSet(await world.destinationRecords()), recordSet(recordsOf(objects)));
   });
 });

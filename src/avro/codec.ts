@@ -1,6 +1,11 @@
+import { createRequire } from 'node:module';
 import zlib from 'node:zlib';
-import snappy from 'snappy';
+import type snappyLib from 'snappy';
 import { AvroFormatError } from './avro-format-error.js';
+
+/** The native binding, loaded on first use: a block copy never compresses or decompresses. */
+let binding: typeof snappyLib | undefined;
+const snappy = () => (binding ??= createRequire(import.meta.url)('snappy') as typeof snappyLib);
 
 export const OUTPUT_CODEC = 'snappy';
 export const SUPPORTED_CODECS = ['null', 'deflate', 'snappy'] as const;
@@ -23,7 +28,7 @@ function decompress(codec: string, data: Buffer): Buffer {
     case 'snappy': {
       // Avro's snappy blocks end with the CRC32 of the uncompressed bytes.
       if (data.length < 4) throw new Error('snappy block shorter than its CRC');
-      const raw = snappy.uncompressSync(data.subarray(0, data.length - 4), { asBuffer: true, copyOutputData: true }) as Buffer;
+      const raw = snappy().uncompressSync(data.subarray(0, data.length - 4), { asBuffer: true, copyOutputData: true }) as Buffer;
       const expected = data.readUInt32BE(data.length - 4);
       if (zlib.crc32(raw) !== expected) throw new Error('snappy block CRC32 does not match its data');
       return raw;
@@ -36,5 +41,5 @@ function decompress(codec: string, data: Buffer): Buffer {
 export function compressSnappyBlock(raw: Buffer): Buffer {
   const crc = Buffer.alloc(4);
   crc.writeUInt32BE(zlib.crc32(raw));
-  return Buffer.concat([snappy.compressSync(raw), crc]);
+  return Buffer.concat([snappy().compressSync(raw), crc]);
 }

@@ -1,4 +1,4 @@
-import { writeSync, writevSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { AvroFormatError } from './avro-format-error.js';
 import { ByteReader, decodeLong, encodeLong } from './byte-reader.js';
 
@@ -99,40 +99,57 @@ export async function readHeader(reader: ByteReader, file: string): Promise<Cont
   }
 }
 
+/** Where a varint read by longFrom ended. */
+const cursor = { pos: 0 };
+
+/** A zig-zag varint long at `pos` without allocating (the end goes to `cursor.pos`); NaN if cut or over 10 bytes. */
+function longFrom(buf: Buffer, pos: number): number {
+  let n = 0;
+  let scale = 1;
+  for (let i = pos; i < buf.length && i - pos < 10; i++) {
+    const b = buf[i]!;
+    n += (b & 0x7f) * scale;
+    if (b < 0x80) {
+      cursor.pos = i + 1;
+      return n % 2 === 0 ? n / 2 : -(n + 1) / 2;
+    }
+    scale *= 128;
+  }
+  return NaN;
+}
+
+/**
+ * Visits the blocks of a whole file held in memory, checked like readBlocks
+ * does (framing, sizes, every sync marker) but with no promise or allocation
+ * per block: the hot path of a merge.
+ */
+export function forEachBlock(buf: Buffer, start: number, header: ContainerHeader, file: string, visit: (count: number, dataStart: number, dataEnd: number) => void): void {
+  let pos = start;
+  while (pos < buf.length) {
+    const at = pos;
+    const count = longFrom(buf, pos);
+    const size = Number.isNaN(count) ? NaN : longFrom(buf, cursor.pos);
+    if (!(count >= 0 && size >= 0 && size <= MAX_BLOCK_BYTES)) throw new AvroFormatError(file, `truncated or corrupt block header at byte ${at}`);
+    pos = cursor.pos;
+    if (pos + size + SYNC_SIZE > buf.length) throw new AvroFormatError(file, `truncated: block at byte ${at} ends before its ${size} bytes and sync marker`);
+    if (buf.compare(header.sync, 0, SYNC_SIZE, pos + size, pos + size + SYNC_SIZE) !== 0) {
+      throw new AvroFormatError(file, `corrupt: block at byte ${at} is not followed by the file's sync marker`);
+    }
+    visit(count, pos, pos + size);
+    pos += size + SYNC_SIZE;
+  }
+}
+
 export interface BlockRef {
   count: number;
   dataStart: number;
   dataEnd: number;
 }
 
-/**
- * The blocks of a whole file held in memory, checked like readBlocks does but
- * without a promise per block (the hot path of a merge).
- */
+/** forEachBlock, collected. */
 export function parseBlocks(buf: Buffer, start: number, header: ContainerHeader, file: string): BlockRef[] {
   const blocks: BlockRef[] = [];
-  let pos = start;
-  while (pos < buf.length) {
-    const at = pos;
-    let count: number;
-    let size: number;
-    try {
-      const c = decodeLong(buf, pos);
-      const s = decodeLong(buf, pos + c.length);
-      count = c.value;
-      size = s.value;
-      pos += c.length + s.length;
-    } catch {
-      throw new AvroFormatError(file, `truncated or corrupt block header at byte ${at}`);
-    }
-    if (count < 0 || size < 0 || size > MAX_BLOCK_BYTES) throw new AvroFormatError(file, `truncated or corrupt block header at byte ${at}`);
-    if (pos + size + SYNC_SIZE > buf.length) throw new AvroFormatError(file, `truncated: block at byte ${at} ends before its ${size} bytes and sync marker`);
-    if (buf.compare(header.sync, 0, SYNC_SIZE, pos + size, pos + size + SYNC_SIZE) !== 0) {
-      throw new AvroFormatError(file, `corrupt: block at byte ${at} is not followed by the file's sync marker`);
-    }
-    blocks.push({ count, dataStart: pos, dataEnd: pos + size });
-    pos += size + SYNC_SIZE;
-  }
+  forEachBlock(buf, start, header, file, (count, dataStart, dataEnd) => blocks.push({ count, dataStart, dataEnd }));
   return blocks;
 }
 
@@ -162,9 +179,10 @@ export async function* readBlocks(reader: ByteReader, header: ContainerHeader, f
 
 /**
  * Writes an object-container file through a list of pending pieces, flushed in
- * large synchronous writes: into the page cache these cost about what cat's
- * writes cost, where an asynchronous write pays a thread-pool round trip each.
- * Memory: about FLUSH_BYTES plus one block.
+ * large writes on the thread pool: while one write runs, the caller goes on
+ * reading and re-framing the next input, so reading and writing use both
+ * cores. At most one write is in flight; `drain` waits for it only when the
+ * next one is ready. Memory: about twice FLUSH_BYTES plus one input.
  */
 export class ContainerWriter {
   private static readonly FLUSH_BYTES = 1024 * 1024;
@@ -172,9 +190,13 @@ export class ContainerWriter {
   private static readonly FLUSH_PIECES = 512;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  private writing: Promise<void> = Promise.resolve();
+  /** Bytes handed to the writer so far. */
+  bytesPushed = 0;
+  /** Bytes in the file so far. */
   bytesWritten = 0;
 
-  constructor(private readonly fd: number, private readonly sync: Buffer) {}
+  constructor(private readonly fh: FileHandle, private readonly sync: Buffer) {}
 
   writeHeader(schemaText: string, codec: string): void {
     const entry = (k: string, v: Buffer) => [encodeLong(Buffer.byteLength(k)), Buffer.from(k), encodeLong(v.length), v];
@@ -190,24 +212,52 @@ export class ContainerWriter {
     this.push([blocks]);
   }
 
-  flush(): void {
+  /** Starts writing what is pending once there is enough of it; waits only for the write before. */
+  async drain(): Promise<void> {
+    if (this.pendingBytes < ContainerWriter.FLUSH_BYTES && this.pending.length < ContainerWriter.FLUSH_PIECES) return;
+    await this.writing;
+    this.startWrite();
+  }
+
+  /** Everything pushed so far is in the file when this resolves. */
+  async flush(): Promise<void> {
+    await this.writing;
+    this.startWrite();
+    await this.writing;
+  }
+
+  /** Resolves once the first `bytes` bytes pushed are in the file. */
+  async writtenThrough(bytes: number): Promise<void> {
+    if (this.bytesWritten < bytes) await this.flush();
+  }
+
+  /** Resolves when no write is running (failed or not): before closing the file. */
+  idle(): Promise<void> {
+    return this.writing.catch(() => undefined);
+  }
+
+  private startWrite(): void {
     if (this.pendingBytes === 0) return;
-    const written = writevSync(this.fd, this.pending);
-    if (written < this.pendingBytes) {
-      // a short write (rare for regular files): write the rest piece by piece
-      let rest = Buffer.concat(this.pending, this.pendingBytes).subarray(written);
-      while (rest.length > 0) rest = rest.subarray(writeSync(this.fd, rest));
-    }
-    this.bytesWritten += this.pendingBytes;
+    const pieces = this.pending;
+    const bytes = this.pendingBytes;
     this.pending = [];
     this.pendingBytes = 0;
+    this.writing = writeAll(this.fh, pieces, bytes).then(() => {
+      this.bytesWritten += bytes;
+    });
   }
 
   private push(parts: Buffer[]): void {
     for (const p of parts) {
       this.pending.push(p);
       this.pendingBytes += p.length;
+      this.bytesPushed += p.length;
     }
-    if (this.pendingBytes >= ContainerWriter.FLUSH_BYTES || this.pending.length >= ContainerWriter.FLUSH_PIECES) this.flush();
   }
+}
+
+async function writeAll(fh: FileHandle, pieces: Buffer[], bytes: number): Promise<void> {
+  const { bytesWritten } = await fh.writev(pieces);
+  // a short write (rare for regular files): write the rest in one piece
+  if (bytesWritten < bytes) await fh.writeFile(Buffer.concat(pieces, bytes).subarray(bytesWritten));
 }

@@ -1,24 +1,27 @@
 import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import avro from 'avsc';
+import { createRequire } from 'node:module';
+import type avro from 'avsc';
 import { mapLimit } from '../limit.js';
 import { AvroFormatError } from './avro-format-error.js';
 import { blockPool } from './block-pool.js';
 import { ByteReader } from './byte-reader.js';
 import { decompressBlock, OUTPUT_CODEC, SUPPORTED_CODECS } from './codec.js';
 import { convertBlock } from './convert-block.js';
-import { ContainerWriter, parseBlocks, parseWholeHeader, readBlocks, readHeader, type ContainerHeader } from './container.js';
+import { ContainerWriter, forEachBlock, parseWholeHeader, readBlocks, readHeader, SYNC_SIZE, type ContainerHeader } from './container.js';
 
 export interface MergeInput {
   /** Local file to read. */
   file: string;
   /** What to call it in messages (the S3 key). */
   name: string;
+  /** Its size when known (download checked it): saves a stat, and a file that differs is reported as such. */
+  size?: number;
 }
 
 /**
  * block-copy: every input shares the output's schema and codec; blocks are
- * copied as stored, each checked against its CRC. transcode: same schema, some
+ * copied as stored (and checked against their CRCs if asked). transcode: same schema, some
  * blocks recompressed from another codec. decode: some inputs had another
  * (compatible) schema; their records were decoded and re-encoded.
  */
@@ -35,15 +38,18 @@ export interface MergeResult {
 export interface MergeOptions {
   /** The output's 16-byte sync marker; derived from the inputs so the output is reproducible. */
   sync: Buffer;
-  /** Check every snappy block against its CRC (default). Off: only the structure is checked. */
+  /** Also decompress every snappy block and check its CRC. Off (default): blocks are copied as stored, their structure checked. */
   checkCrc?: boolean;
   /** Inputs up to this size are read whole, larger ones streamed (default 8 MiB). */
   wholeFileMax?: number;
+  /** Size of each of the three reused buffers small inputs are read into (default 4 MiB). */
+  slabBytes?: number;
   /** Called after each input with its records and bytes. */
   onInput?: (records: number, bytesIn: number) => void;
 }
 
 const READ_CHUNK = 1024 * 1024;
+const SLAB_BYTES = 4 * 1024 * 1024;
 /** Files up to this size are read whole (one open, one read); larger ones are streamed. */
 const WHOLE_FILE_MAX = 8 * 1024 * 1024;
 /** Headers read at once when the schemas differ. */
@@ -66,6 +72,10 @@ export async function mergeFiles(inputs: MergeInput[], outFile: string, options:
   return (await mergeSameSchema(inputs, outFile, options)) ?? (await mergeMixedSchemas(inputs, outFile, options));
 }
 
+/** avsc, loaded on first use: a block copy of inputs that share one schema text never needs it. */
+let avsc: typeof avro | undefined;
+const avroLib = () => (avsc ??= createRequire(import.meta.url)('avsc') as typeof avro);
+
 interface Schema {
   type: avro.Type;
   text: string;
@@ -79,7 +89,7 @@ function parseSchema(header: ContainerHeader, name: string): Schema {
   if (!schema) {
     let type: avro.Type;
     try {
-      type = avro.Type.forSchema(JSON.parse(header.schemaText) as avro.Schema);
+      type = avroLib().Type.forSchema(JSON.parse(header.schemaText) as avro.Schema);
     } catch (err) {
       throw new AvroFormatError(name, `invalid schema in header (${(err as Error).message})`);
     }
@@ -87,6 +97,19 @@ function parseSchema(header: ContainerHeader, name: string): Schema {
     schemaCache.set(header.schemaText, schema);
   }
   return schema;
+}
+
+/**
+ * The block copy writes the inputs' schema text as it is, so it only checks
+ * that it is JSON; the general path parses it fully.
+ */
+function validSchemaText(header: ContainerHeader, name: string): string {
+  try {
+    JSON.parse(header.schemaText);
+  } catch (err) {
+    throw new AvroFormatError(name, `invalid schema in header (${(err as Error).message})`);
+  }
+  return header.schemaText;
 }
 
 function checkCodec(header: ContainerHeader, name: string): void {
@@ -98,20 +121,29 @@ function checkCodec(header: ContainerHeader, name: string): void {
 /** An input opened for copying: a small file in memory, or a large one as a stream. */
 type Opened = { input: MergeInput; whole: Buffer } | { input: MergeInput; stream: ByteReader };
 
+/** Where a small input is read into: its own memory, or a slab that is reused (see Slabs). */
+type Alloc = (size: number) => Buffer | Promise<Buffer>;
+
+/** Own memory (not the shared pool), so it can be handed to a worker without a copy. */
+const ownMemory: Alloc = (size) => Buffer.allocUnsafeSlow(size);
+
 /**
  * Small files are read synchronously: they are in the page cache right after
  * a download, and a blocking read costs far less than the four thread-pool
  * round trips of an asynchronous one.
  */
-function openInput(input: MergeInput, wholeFileMax: number): Opened {
+async function openInput(input: MergeInput, wholeFileMax: number, alloc: Alloc = ownMemory): Promise<Opened> {
   const fd = openSync(input.file, 'r');
   try {
-    const { size } = fstatSync(fd);
+    const size = input.size ?? fstatSync(fd).size;
     if (size <= wholeFileMax) {
-      // its own memory (not the shared pool), so it can be handed to a worker without a copy
-      const whole = Buffer.allocUnsafeSlow(size);
-      const read = readSync(fd, whole, 0, size, 0);
-      return { input, whole: whole.subarray(0, read) };
+      // one byte more than expected, so a file that grew is noticed too
+      const room = await alloc(size + 1);
+      const read = readSync(fd, room, 0, size + 1, 0);
+      if (read !== size) {
+        throw new AvroFormatError(input.name, `its local copy ${input.file} has ${read > size ? 'more' : 'fewer'} bytes than the ${size} downloaded; run download again`);
+      }
+      return { input, whole: room.subarray(0, size) };
     }
   } finally {
     closeSync(fd);
@@ -119,30 +151,77 @@ function openInput(input: MergeInput, wholeFileMax: number): Opened {
   return { input, stream: new ByteReader(createReadStream(input.file, { highWaterMark: READ_CHUNK })) };
 }
 
-function* openedInputs(inputs: MergeInput[], options: MergeOptions): Generator<Opened> {
-  for (const input of inputs) yield openInput(input, options.wholeFileMax ?? WHOLE_FILE_MAX);
+/**
+ * Memory for the inputs of a block copy: a few slabs used in turn, each taken
+ * again only once the writer has written everything read into it. Thousands of
+ * small files then cost no allocations, and no garbage collections.
+ */
+class Slabs {
+  private readonly slabs: { buf: Buffer; writtenAt: number }[];
+  private index = 0;
+  private used = 0;
+
+  constructor(private readonly writer: ContainerWriter, private readonly size: number) {
+    this.slabs = [0, 1, 2].map(() => ({ buf: Buffer.allocUnsafeSlow(size), writtenAt: 0 }));
+  }
+
+  readonly alloc: Alloc = async (size) => {
+    if (size > this.size) return ownMemory(size);
+    if (this.used + size > this.size) {
+      // everything read into this slab has been handed to the writer by now
+      this.slabs[this.index]!.writtenAt = this.writer.bytesPushed;
+      this.index = (this.index + 1) % this.slabs.length;
+      this.used = 0;
+      await this.writer.writtenThrough(this.slabs[this.index]!.writtenAt);
+    }
+    this.used += size;
+    return this.slabs[this.index]!.buf.subarray(this.used - size, this.used);
+  };
 }
 
-async function headerOf(opened: Opened): Promise<{ header: ContainerHeader; length: number }> {
-  if ('whole' in opened) return parseWholeHeader(opened.whole, opened.input.name);
-  const header = await readHeader(opened.stream, opened.input.name);
-  return { header, length: opened.stream.offset };
+/**
+ * Reads inputs' headers. A day's files nearly always repeat one header byte
+ * for byte but for the sync marker at its end, so a header equal to the last
+ * one parsed is taken as it is.
+ */
+class Headers {
+  private last: { bytes: Buffer; header: ContainerHeader } | undefined;
+
+  async of(opened: Opened): Promise<{ header: ContainerHeader; length: number }> {
+    if ('stream' in opened) {
+      const header = await readHeader(opened.stream, opened.input.name);
+      return { header, length: opened.stream.offset };
+    }
+    const buf = opened.whole;
+    const last = this.last;
+    const n = last?.bytes.length ?? 0;
+    if (last && buf.length >= n + SYNC_SIZE && buf.compare(last.bytes, 0, n, 0, n) === 0) {
+      return { header: { ...last.header, sync: buf.subarray(n, n + SYNC_SIZE) }, length: n + SYNC_SIZE };
+    }
+    const parsed = parseWholeHeader(buf, opened.input.name);
+    this.last = { bytes: Buffer.from(buf.subarray(0, parsed.length - SYNC_SIZE)), header: parsed.header };
+    return parsed;
+  }
 }
 
 class OutputFile {
   readonly result: MergeResult = { records: 0, blocks: 0, bytesIn: 0, bytesOut: 0, path: 'block-copy' };
   private readonly checks = new Set<Promise<void>>();
   private failure: Error | undefined;
+  /** Memory for small inputs; their own when they go to a worker for CRC checks. */
+  readonly alloc: Alloc;
 
   private constructor(
     private readonly fh: FileHandle,
     private readonly writer: ContainerWriter,
     private readonly options: MergeOptions,
-  ) {}
+  ) {
+    this.alloc = options.checkCrc ? ownMemory : new Slabs(writer, options.slabBytes ?? SLAB_BYTES).alloc;
+  }
 
   static async create(outFile: string, schemaText: string, options: MergeOptions): Promise<OutputFile> {
     const fh = await open(outFile, 'w');
-    const writer = new ContainerWriter(fh.fd, options.sync);
+    const writer = new ContainerWriter(fh, options.sync);
     writer.writeHeader(schemaText, OUTPUT_CODEC);
     return new OutputFile(fh, writer, options);
   }
@@ -160,14 +239,14 @@ class OutputFile {
     } else if (header.codec === OUTPUT_CODEC && !readerSchema) {
       // The hot path: re-frame the blocks in place with our sync marker and write them as one piece.
       const buf = opened.whole;
-      const blocks = parseBlocks(buf, headerLength, header, name);
-      for (const b of blocks) {
-        this.options.sync.copy(buf, b.dataEnd);
-        this.count(b.count);
-      }
+      const sync = this.options.sync;
+      forEachBlock(buf, headerLength, header, name, (count, _start, dataEnd) => {
+        sync.copy(buf, dataEnd);
+        this.count(count);
+      });
       this.writer.writeRaw(buf.subarray(headerLength));
-      if (this.options.checkCrc !== false) {
-        this.writer.flush(); // written, so the bytes can go to a worker for the CRC checks
+      if (this.options.checkCrc) {
+        await this.writer.flush(); // written, so the bytes can go to a worker for the CRC checks
         await this.check(buf.subarray(headerLength), header.codec, name);
       }
     } else {
@@ -178,6 +257,7 @@ class OutputFile {
         this.count(b.count);
       }
     }
+    await this.writer.drain();
     const bytes = wholeBytes ?? ('stream' in opened ? opened.stream.offset : 0);
     this.result.bytesIn += bytes;
     this.options.onInput?.(this.result.records - recordsBefore, bytes);
@@ -191,11 +271,12 @@ class OutputFile {
     let index = 0;
     for await (const block of readBlocks(reader, header, name)) {
       if (copyAsIs) {
-        if (this.options.checkCrc !== false) decompressBlock(header.codec, block.data, name, index);
+        if (this.options.checkCrc) decompressBlock(header.codec, block.data, name, index);
         this.writer.writeBlock(block.count, block.data);
       } else {
         for (const b of convertBlock(decompressBlock(header.codec, block.data, name, index), block.count, name, decode)) this.writer.writeBlock(b.count, b.data);
       }
+      await this.writer.drain();
       this.count(block.count);
       index++;
     }
@@ -225,14 +306,14 @@ class OutputFile {
   async finish(): Promise<MergeResult> {
     await Promise.all(this.checks);
     if (this.failure) throw this.failure;
-    this.writer.flush();
-    await this.fh.sync();
+    await this.writer.flush();
     this.result.bytesOut = this.writer.bytesWritten;
     return this.result;
   }
 
   async close(): Promise<void> {
     await Promise.all(this.checks);
+    await this.writer.idle();
     await this.fh.close();
   }
 }
@@ -240,16 +321,18 @@ class OutputFile {
 /** One pass, the normal case; undefined (output abandoned) as soon as an input has another schema. */
 async function mergeSameSchema(inputs: MergeInput[], outFile: string, options: MergeOptions): Promise<MergeResult | undefined> {
   let out: OutputFile | undefined;
-  let schema: Schema | undefined;
+  let schemaText: string | undefined;
+  const headers = new Headers();
   try {
-    for (const opened of openedInputs(inputs, options)) {
+    for (const input of inputs) {
+      const opened = await openInput(input, options.wholeFileMax ?? WHOLE_FILE_MAX, out?.alloc);
       try {
-        const { header, length } = await headerOf(opened);
+        const { header, length } = await headers.of(opened);
         checkCodec(header, opened.input.name);
-        const own = parseSchema(header, opened.input.name);
-        schema ??= own;
-        if (own.fingerprint !== schema.fingerprint) return undefined;
-        out ??= await OutputFile.create(outFile, schema.text, options);
+        // the same text is the same schema; another text, even an equivalent one, takes the general path
+        schemaText ??= validSchemaText(header, opened.input.name);
+        if (header.schemaText !== schemaText) return undefined;
+        out ??= await OutputFile.create(outFile, schemaText, options);
         await out.append(opened, header, length);
       } finally {
         if ('stream' in opened) await opened.stream.close();
@@ -267,10 +350,11 @@ function fieldNames(type: avro.Type): string[] {
 }
 
 async function mergeMixedSchemas(inputs: MergeInput[], outFile: string, options: MergeOptions): Promise<MergeResult> {
-  const headers = await mapLimit(inputs, PREFETCH, async (input) => {
-    const opened = openInput(input, options.wholeFileMax ?? WHOLE_FILE_MAX);
+  const headers = new Headers();
+  const schemas = await mapLimit(inputs, PREFETCH, async (input) => {
+    const opened = await openInput(input, options.wholeFileMax ?? WHOLE_FILE_MAX);
     try {
-      const { header } = await headerOf(opened);
+      const { header } = await headers.of(opened);
       checkCodec(header, input.name);
       return { input, schema: parseSchema(header, input.name) };
     } finally {
@@ -278,7 +362,7 @@ async function mergeMixedSchemas(inputs: MergeInput[], outFile: string, options:
     }
   });
   const groups = new Map<string, { schema: Schema; inputs: MergeInput[] }>();
-  for (const h of headers) {
+  for (const h of schemas) {
     const group = groups.get(h.schema.fingerprint) ?? { schema: h.schema, inputs: [] };
     group.inputs.push(h.input);
     groups.set(h.schema.fingerprint, group);
@@ -304,9 +388,10 @@ async function mergeMixedSchemas(inputs: MergeInput[], outFile: string, options:
   const out = await OutputFile.create(outFile, main.schema.text, options);
   try {
     for (const group of ranked) {
-      for (const opened of openedInputs(group.inputs, options)) {
+      for (const input of group.inputs) {
+        const opened = await openInput(input, options.wholeFileMax ?? WHOLE_FILE_MAX, out.alloc);
         try {
-          const { header, length } = await headerOf(opened);
+          const { header, length } = await headers.of(opened);
           await out.append(opened, header, length, group === main ? undefined : main.schema.text);
         } finally {
           if ('stream' in opened) await opened.stream.close();

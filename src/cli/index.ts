@@ -22,6 +22,9 @@ interface CliFlags extends ConfigFlags {
   crcCheck?: boolean;
 }
 
+const CRC_CHECK_HELP =
+  'also decompress every snappy block and check its CRC (about 5x slower; without it each block is copied as stored, its framing and sync marker checked, and each object was MD5-checked on download)';
+
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 function withCommonOptions(cmd: Command, example: string): Command {
@@ -78,7 +81,7 @@ async function execute(stage: 'download' | 'merge' | 'upload' | 'run', flags: Cl
       stage === 'download' ? await (await import('../commands/download.js')).download(ctx, { dryRun: flags.dryRun })
       : stage === 'merge' ? await (await import('../commands/merge.js')).merge(ctx, { checkCrc: flags.crcCheck })
       : stage === 'upload' ? await (await import('../commands/upload.js')).upload(ctx)
-      : await (await import('../commands/run.js')).run(ctx);
+      : await (await import('../commands/run.js')).run(ctx, { checkCrc: flags.crcCheck });
   } finally {
     render.finish();
     await release();
@@ -118,7 +121,7 @@ Examples:
     program.command('merge').alias('repartition').description('merge each downloaded day into one snappy Avro file plus timeseries.txt in <work>/merged/<day>/'),
     'sitewise-repartition merge --work-dir /data/sitewise',
   )
-    .option('--no-crc-check', 'skip the CRC check of each snappy block (faster; block structure is still checked)')
+    .option('--crc-check', CRC_CHECK_HELP)
     .action((flags: CliFlags) => execute('merge', flags));
   withCommonOptions(
     program.command('upload').description('upload each merged day, verify it, commit its ledger and index, then remove its local folders'),
@@ -127,7 +130,9 @@ Examples:
   withCommonOptions(
     program.command('run').description('download, merge and upload day by day (local disk holds only the days in flight)'),
     'sitewise-repartition run --from today-2 --to today --quiet',
-  ).action((flags: CliFlags) => execute('run', flags));
+  )
+    .option('--crc-check', CRC_CHECK_HELP)
+    .action((flags: CliFlags) => execute('run', flags));
   program
     .command('athena-ddl')
     .description('print the Athena CREATE EXTERNAL TABLE statement for the merged output (partition projection, no crawler)')

@@ -43,7 +43,7 @@ export async function merge(ctx: Context, options: MergeCommandOptions = {}): Pr
 }
 
 export interface MergeCommandOptions {
-  /** false: skip the snappy CRC checks (structure is still checked). */
+  /** true: also decompress every snappy block and check its CRC (structure is always checked). */
   checkCrc?: boolean;
 }
 
@@ -62,7 +62,8 @@ export async function mergeDay(ctx: Context, day: Day, options: MergeCommandOpti
     return { status: 'skipped', reason: 'download incomplete' };
   }
   const outDir = mergedDayDir(config, day);
-  const file = mergedFileName(manifest.objects);
+  const hash = batchHash(manifest.objects);
+  const file = mergedFileName(hash);
   const existing = await readJson<MergedBatch>(path.join(outDir, BATCH_FILE));
   if (existing?.file === file && (await stat(path.join(outDir, file)).catch(() => undefined))) {
     emit({ type: 'log', stage: 'merge', day: name, level: 'detail', message: `${manifest.day}: already merged into ${file}` });
@@ -76,11 +77,11 @@ export async function mergeDay(ctx: Context, day: Day, options: MergeCommandOpti
   let doneBytes = 0;
   let doneObjects = 0;
   const result = await mergeFiles(
-    manifest.objects.map((o) => ({ file: path.join(rawDir, o.file), name: `s3://${manifest.coldBucket}/${o.key}` })),
+    manifest.objects.map((o) => ({ file: path.join(rawDir, o.file), name: `s3://${manifest.coldBucket}/${o.key}`, size: o.size })),
     part,
     {
       // Derived from the inputs, so the same inputs give the same bytes and ETag.
-      sync: createHash('sha256').update(`sync:${batchHash(manifest.objects)}`).digest().subarray(0, 16),
+      sync: createHash('sha256').update(`sync:${hash}`).digest().subarray(0, 16),
       checkCrc: options.checkCrc,
       onInput: (_records, bytes) => {
         doneBytes += bytes;
@@ -99,7 +100,7 @@ export async function mergeDay(ctx: Context, day: Day, options: MergeCommandOpti
   const seriesIds = [...new Set(manifest.objects.map((o) => o.seriesId))].sort();
   await writeFileAtomic(path.join(outDir, 'timeseries.txt'), formatIndex([...manifest.previousIds, ...seriesIds]));
   const objects = manifest.objects.map(({ file: _f, ...o }) => o);
-  const batch: MergedBatch = { day: manifest.day, file, records: result.records, path: result.path, objects, seriesIds };
+  const batch: MergedBatch = { day: manifest.day, file, bytes: result.bytesOut, records: result.records, path: result.path, objects, seriesIds };
   await writeFileAtomic(path.join(outDir, BATCH_FILE), JSON.stringify(batch));
   emit({ type: 'log', stage: 'merge', day: name, level: 'info', message: `${manifest.day}: ** Merge Time: ${seconds(t0)} secs **` });
   return { status: 'done', objects: manifest.objects.length, bytes: result.bytesIn, records: result.records, path: result.path };

@@ -47,6 +47,11 @@ export async function uploadDay(ctx: Context, day: Day): Promise<DayOutcome> {
     const dataKey = `${dayPrefix(config.dataPrefix, day)}${batch.file}`;
     const file = path.join(outDir, batch.file);
     const totalBytes = (await stat(file)).size;
+    if (batch.bytes !== undefined && totalBytes !== batch.bytes) {
+      // cut short by a crash before the page cache reached the disk
+      await rm(outDir, { recursive: true, force: true });
+      throw new DayError(`${file} has ${totalBytes} bytes where merge wrote ${batch.bytes}; discarded it, run merge again`);
+    }
     await ctx.transfers(() =>
       dest.uploadFile(dataKey, file, (loaded) =>
         emit({ type: 'progress', stage: 'upload', day: name, doneObjects: loaded >= totalBytes ? 1 : 0, totalObjects: 1, doneBytes: loaded, totalBytes }),

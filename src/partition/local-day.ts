@@ -23,6 +23,12 @@ export interface DownloadManifest {
 export interface MergedBatch {
   day: string;
   file: string;
+  /**
+   * The merged file's size. Merge does not fsync (the durable copy is the one
+   * upload verifies in S3), so after a power cut upload checks the file is
+   * still whole before sending it.
+   */
+  bytes?: number;
   records: number;
   path: string;
   objects: SelectedObject[];
@@ -45,9 +51,9 @@ export function localName(key: string, dayPrefix: string): string {
   return encodeURIComponent(key.startsWith(dayPrefix) ? key.slice(dayPrefix.length) : key);
 }
 
-/** `merged_series_v<format>-<hash of the inputs>.avro`: a retried upload lands on the same name. */
-export function mergedFileName(objects: readonly SelectedObject[]): string {
-  return `merged_series_v${FORMAT_VERSION}-${batchHash(objects).slice(0, 24)}.avro`;
+/** `merged_series_v<format>-<hash of the inputs>.avro` (hash: batchHash): a retried upload lands on the same name. */
+export function mergedFileName(hash: string): string {
+  return `merged_series_v${FORMAT_VERSION}-${hash.slice(0, 24)}.avro`;
 }
 
 export const MERGED_NAME = /^merged_series_v\d+-[0-9a-f]{24}\.avro$/;
