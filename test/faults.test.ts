@@ -94,6 +94,22 @@ describe('permanent faults stop with one clear line', () => {
     assert.match(r.stdout, /upload 2024-03-02: done/);
   });
 
+  it('GetObject access denied stops with one line; an object changed since it was listed fails its day, named', async () => {
+    await world.writeConfig({ timeseries_type: 'ALL' }, proxy.endpoint);
+    await world.put(await generateDay(series, DAY, { exports: [2] }));
+    const objectGet = (r: { method: string; path: string }) => r.method === 'GET' && r.path.includes(world.cold) && r.path.endsWith('.avro');
+    proxy.rules = [{ match: objectGet, status: 403, code: 'AccessDenied' }];
+    const denied = await world.cli(['download', ...DATES, '--quiet']);
+    assert.equal(denied.code, 1);
+    assertOneClearLine(denied.stderr, new RegExp(`^error: GetObject on s3://${world.cold}/raw/startYear=2024/startMonth=3/startDay=2/.*\\.avro: access denied; the role needs s3:GetObject there$`));
+    proxy.rules = [{ match: objectGet, status: 412, code: 'PreconditionFailed', times: 1 }];
+    const changed = await world.cli(['download', ...DATES]);
+    proxy.rules = [];
+    assert.equal(changed.code, 1);
+    assert.match(changed.stderr, new RegExp(`download 2024-03-02: FAILED: s3://${world.cold}/raw/.*\\.avro changed after it was listed \\(its ETag is no longer [0-9a-f]{32}\\); run download again`));
+    assert.equal((await world.cli(['download', ...DATES])).code, 0);
+  });
+
   it('a missing bucket is named', async () => {
     await world.writeConfig({ timeseries_type: 'ALL', s3_buckets: { cold_tier_bucket_name: 'no-such-bucket-here', repartitioned_bucket_name: world.dest } });
     const r = await world.cli(['download', ...DATES, '--quiet']);

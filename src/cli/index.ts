@@ -66,8 +66,8 @@ async function execute(stage: 'download' | 'merge' | 'upload' | 'run', flags: Cl
   const ctx: Context = {
     config,
     emit: render,
-    cold: Bucket && s3 && config.coldBucket ? new Bucket(s3, config.coldBucket) : undefined,
-    dest: Bucket && s3 && config.destBucket ? new Bucket(s3, config.destBucket) : undefined,
+    cold: Bucket && s3 && config.coldBucket ? new Bucket(s3, config.coldBucket, config.concurrency + 4) : undefined,
+    dest: Bucket && s3 && config.destBucket ? new Bucket(s3, config.destBucket, config.concurrency + 4) : undefined,
     knownSeries: () => {
       known ??= sitewise && sitewiseModule ? sitewiseModule.listTimeSeriesIds(sitewise, config.timeseriesType as 'ASSOCIATED' | 'DISASSOCIATED') : Promise.resolve(undefined);
       return known;
@@ -85,6 +85,8 @@ async function execute(stage: 'download' | 'merge' | 'upload' | 'run', flags: Cl
   } finally {
     render.finish();
     await release();
+    await ctx.cold?.destroy();
+    await ctx.dest?.destroy();
     s3?.destroy();
     sitewise?.destroy();
   }

@@ -5,7 +5,7 @@ import type { Config } from '../config/load-config.js';
 
 /** Per-attempt limits; the SDK retries a failed attempt (standard mode, backoff). */
 const CONNECT_TIMEOUT_MS = 5_000;
-const REQUEST_TIMEOUT_MS = 60_000;
+export const REQUEST_TIMEOUT_MS = 60_000;
 export const MAX_ATTEMPTS = 6;
 
 export function createS3Client(config: Config): S3Client {
