@@ -1,10 +1,12 @@
 /**
- * `npm run bench -- --series 1200 --records 2000 --days 1`: generates a cold
+ * `npm run bench -- --series 1200 --records 4000 --days 1`: generates a cold
  * tier with the project's generator, starts a loopback S3 server, runs each
  * stage of the built CLI as a user would, and prints per stage: wall seconds,
  * records/s, MB/s, peak RSS, and the ratios to a byte-copy floor (cat of the
  * same files into one file) and to rclone (same number of parallel transfers),
- * all measured in the same run on the same data.
+ * all measured in the same run on the same data. Download (with rclone), cat
+ * and merge run `--repeat` times, interleaved, and the medians are compared:
+ * a shared machine's noise moves single runs by a third.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -24,8 +26,10 @@ const { values } = parseArgs({
     series: { type: 'string', default: '1200' },
     records: { type: 'string', default: '2000' },
     concurrency: { type: 'string', default: '16' },
+    repeat: { type: 'string', default: '3' },
   },
 });
+const repeat = Math.max(1, Number(values.repeat));
 const days = Number(values.days);
 const seriesCount = Number(values.series);
 const recordsPerFile = Number(values.records);
@@ -36,6 +40,15 @@ interface Measure {
   peakRssMb: number;
   code: number | null;
   stderr: string;
+  /** Every run's seconds, when repeated (seconds is their median). */
+  runs?: number[];
+}
+
+/** The run with the median time, carrying every run's time; peak RSS is the highest seen. */
+function median(measures: Measure[]): Measure {
+  const sorted = [...measures].sort((a, b) => a.seconds - b.seconds);
+  const mid = sorted[Math.floor((sorted.length - 1) / 2)]!;
+  return { ...mid, peakRssMb: Math.max(...measures.map((m) => m.peakRssMb)), runs: measures.map((m) => m.seconds) };
 }
 
 /** Runs a command, polling its peak RSS (VmHWM) from /proc while it runs. */
@@ -62,6 +75,9 @@ function measure(cmd: string, args: string[], env: Record<string, string>, cwd: 
     });
   });
 }
+
+const seconds = (m: Measure) => `${m.seconds.toFixed(2)} s${m.runs && m.runs.length > 1 ? ` (median of ${runs(m)})` : ''}`;
+const runs = (m: Measure) => (m.runs ?? [m.seconds]).map((s) => s.toFixed(2)).join(', ');
 
 function hasCommand(name: string): boolean {
   try {
@@ -131,58 +147,68 @@ try {
     if (m.code !== 0) throw new Error(`${stage} exited ${m.code}: ${m.stderr}`);
   };
 
-  const download = await cli('download');
-  check('download', download);
-  let rcloneLine = 'rclone: not available (apt-get install rclone), column skipped';
-  let rclone: Measure | undefined;
-  if (ensureRclone()) {
+  const rcloneAvailable = ensureRclone();
+  const rcloneEnv = {
+    RCLONE_CONFIG_SRC_TYPE: 's3',
+    RCLONE_CONFIG_SRC_PROVIDER: 'Other',
+    RCLONE_CONFIG_SRC_ENDPOINT: world.s3.endpoint,
+    RCLONE_CONFIG_SRC_ACCESS_KEY_ID: world.s3.accessKeyId,
+    RCLONE_CONFIG_SRC_SECRET_ACCESS_KEY: world.s3.secretAccessKey,
+    RCLONE_CONFIG_SRC_FORCE_PATH_STYLE: 'true',
+  };
+  const downloads: Measure[] = [];
+  const rclones: Measure[] = [];
+  for (let i = 0; i < repeat; i++) {
+    await rm(path.join(world.workDir, 'raw'), { recursive: true, force: true });
+    const download = await cli('download');
+    check('download', download);
+    downloads.push(download);
+    if (!rcloneAvailable) continue;
     const target = await mkdtemp(path.join(os.tmpdir(), 'bench-rclone-'));
-    const env = {
-      RCLONE_CONFIG_SRC_TYPE: 's3',
-      RCLONE_CONFIG_SRC_PROVIDER: 'Other',
-      RCLONE_CONFIG_SRC_ENDPOINT: world.s3.endpoint,
-      RCLONE_CONFIG_SRC_ACCESS_KEY_ID: world.s3.accessKeyId,
-      RCLONE_CONFIG_SRC_SECRET_ACCESS_KEY: world.s3.secretAccessKey,
-      RCLONE_CONFIG_SRC_FORCE_PATH_STYLE: 'true',
-    };
     // --fast-list: one recursive listing (s3rver's delimiter listing hides folders with '=' from rclone)
-    rclone = await measure('rclone', ['copy', '--fast-list', `src:${world.cold}/raw/`, target, '--transfers', String(concurrency), '--checkers', String(concurrency)], env, world.dir);
+    const rclone = await measure('rclone', ['copy', '--fast-list', `src:${world.cold}/raw/`, target, '--transfers', String(concurrency), '--checkers', String(concurrency)], rcloneEnv, world.dir);
     check('rclone', rclone);
     const copied = Number(execFileSync('sh', ['-c', `find '${target}' -type f | wc -l`]).toString().trim());
     if (copied !== objects) throw new Error(`rclone copied ${copied} of ${objects} objects: ${rclone.stderr}`);
-    rcloneLine = `rclone copy --transfers ${concurrency}: ${rclone.seconds.toFixed(2)} s`;
+    rclones.push(rclone);
     await rm(target, { recursive: true, force: true });
   }
+  const download = median(downloads);
+  const rclone = rclones.length ? median(rclones) : undefined;
+  const rcloneLine = rclone ? `rclone copy --transfers ${concurrency}: ${seconds(rclone)}` : 'rclone: not available (apt-get install rclone), column skipped';
   results.push({ stage: 'download', m: download, ratio: rclone ? `${(rclone.seconds / download.seconds).toFixed(2)} x rclone speed` : 'n/a' });
 
-  // The byte-copy floor: cat every downloaded file of the run into one file (and the same
-  // made durable with sync, as merge makes its output durable before renaming it).
+  // The byte-copy floor: cat every downloaded file of the run into one file.
   const raw = await Promise.all(dayList.map((d) => dirBytes(path.join(world.workDir, 'raw', dayFolderName(d)))));
   const files = raw.flatMap((r) => r.files);
   const catOut = path.join(world.dir, 'cat.out');
-  const byteCopy = (durable: boolean) =>
-    new Promise<number>((resolve) => {
+  const byteCopy = () =>
+    new Promise<Measure>((resolve) => {
       const t0 = process.hrtime.bigint();
-      const child = spawn('sh', ['-c', `xargs -0 cat > '${catOut}'${durable ? ` && sync '${catOut}'` : ''}`], { stdio: ['pipe', 'ignore', 'inherit'] });
+      const child = spawn('sh', ['-c', `xargs -0 cat > '${catOut}'`], { stdio: ['pipe', 'ignore', 'inherit'] });
       child.stdin.end(files.join('\0'));
-      child.on('close', () => resolve(Number(process.hrtime.bigint() - t0) / 1e9));
+      child.on('close', (code) => resolve({ seconds: Number(process.hrtime.bigint() - t0) / 1e9, peakRssMb: 0, code, stderr: '' }));
     });
-  const catSeconds = await byteCopy(false);
-  await rm(catOut, { force: true });
-  const catSyncSeconds = await byteCopy(true);
-  await rm(catOut, { force: true });
-  const vsCat = (m: Measure) => `${(catSeconds / m.seconds).toFixed(2)} x cat, ${(catSyncSeconds / m.seconds).toFixed(2)} x cat+sync`;
-
-  const fast = await cli('merge', '--no-crc-check');
-  check('merge --no-crc-check', fast);
-  results.push({ stage: 'merge --no-crc-check', m: fast, ratio: vsCat(fast) });
+  const cats: Measure[] = [];
+  const merges: Measure[] = [];
+  for (let i = 0; i < repeat; i++) {
+    cats.push(await byteCopy());
+    await rm(catOut, { force: true });
+    await rm(path.join(world.workDir, 'merged'), { recursive: true, force: true });
+    const merge = await cli('merge');
+    check('merge', merge);
+    merges.push(merge);
+  }
+  const cat = median(cats);
+  const vsCat = (m: Measure) => `${(cat.seconds / m.seconds).toFixed(2)} x cat speed`;
+  results.push({ stage: 'merge', m: median(merges), ratio: vsCat(median(merges)) });
   await rm(path.join(world.workDir, 'merged'), { recursive: true, force: true });
-  const merge = await cli('merge');
-  check('merge', merge);
-  results.push({ stage: 'merge (CRC checked)', m: merge, ratio: vsCat(merge) });
+  const checked = await cli('merge', '--crc-check');
+  check('merge --crc-check', checked);
+  results.push({ stage: 'merge --crc-check (once)', m: checked, ratio: vsCat(checked) });
   const upload = await cli('upload');
   check('upload', upload);
-  results.push({ stage: 'upload', m: upload });
+  results.push({ stage: 'upload (once)', m: upload });
 
   console.log(`\nsitewise-repartition bench: ${days} day(s), ${seriesCount} series, ${objects} objects, ${records} records, ${mb.toFixed(1)} MB of snappy Avro`);
   console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, S3: ${world.s3.kind} on loopback, concurrency ${concurrency}\n`);
@@ -191,7 +217,8 @@ try {
   for (const r of results) {
     console.log(`| ${r.stage} | ${r.m.seconds.toFixed(2)} | ${Math.round(records / r.m.seconds)} | ${(mb / r.m.seconds).toFixed(1)} | ${r.m.peakRssMb.toFixed(0)} | ${r.ratio ?? ''} |`);
   }
-  console.log(`\nfloors: cat of the ${files.length} downloaded files into one file: ${catSeconds.toFixed(2)} s (${(mb / catSeconds).toFixed(1)} MB/s), with sync ${catSyncSeconds.toFixed(2)} s; ${rcloneLine}`);
+  console.log(`\nfloors: cat of the ${files.length} downloaded files into one file: ${seconds(cat)} (${(mb / cat.seconds).toFixed(1)} MB/s); ${rcloneLine}`);
+  console.log(`medians of ${repeat} interleaved runs; each run: download ${runs(download)}, merge ${runs(median(merges))}`);
 } finally {
   await world.stop();
 }

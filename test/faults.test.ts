@@ -272,7 +272,7 @@ describe('local files that changed under the tool', () => {
     await world?.stop();
   });
 
-  it('a raw file cut after download is named; a merged file cut short (power cut) is not uploaded; redoing lands every record once', async () => {
+  it('a raw file cut or removed after download is named; a merged file cut short (power cut) is not uploaded; redoing lands every record once', async () => {
     assert.equal((await world.cli(['download', ...DATES])).code, 0);
     const rawDir = path.join(world.workDir, 'raw', '2024-3-2');
     const first = (await readdir(rawDir)).filter((f) => f.endsWith('.avro'))[0]!;
@@ -281,6 +281,10 @@ describe('local files that changed under the tool', () => {
     const cutRaw = await world.cli(['merge']);
     assert.equal(cutRaw.code, 1);
     assert.match(cutRaw.stderr, /FAILED: s3:\/\/.*: its local copy .* has fewer bytes than the \d+ downloaded; run download again/);
+    await rm(path.join(rawDir, first));
+    const gone = await world.cli(['merge']);
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /FAILED: .*: a downloaded file is missing \(ENOENT.*\); run download again/);
     await writeFile(path.join(rawDir, first), original);
 
     assert.equal((await world.cli(['merge'])).code, 0);

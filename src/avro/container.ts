@@ -1,4 +1,4 @@
-import type { FileHandle } from 'node:fs/promises';
+import { writeSync, writevSync } from 'node:fs';
 import { AvroFormatError } from './avro-format-error.js';
 import { ByteReader, decodeLong, encodeLong } from './byte-reader.js';
 
@@ -179,10 +179,9 @@ export async function* readBlocks(reader: ByteReader, header: ContainerHeader, f
 
 /**
  * Writes an object-container file through a list of pending pieces, flushed in
- * large writes on the thread pool: while one write runs, the caller goes on
- * reading and re-framing the next input, so reading and writing use both
- * cores. At most one write is in flight; `drain` waits for it only when the
- * next one is ready. Memory: about twice FLUSH_BYTES plus one input.
+ * large synchronous writes: into the page cache these cost about what cat's
+ * writes cost, where an asynchronous write pays a thread-pool round trip each.
+ * Memory: about FLUSH_BYTES plus one block.
  */
 export class ContainerWriter {
   private static readonly FLUSH_BYTES = 1024 * 1024;
@@ -190,13 +189,9 @@ export class ContainerWriter {
   private static readonly FLUSH_PIECES = 512;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
-  private writing: Promise<void> = Promise.resolve();
-  /** Bytes handed to the writer so far. */
-  bytesPushed = 0;
-  /** Bytes in the file so far. */
   bytesWritten = 0;
 
-  constructor(private readonly fh: FileHandle, private readonly sync: Buffer) {}
+  constructor(private readonly fd: number, private readonly sync: Buffer) {}
 
   writeHeader(schemaText: string, codec: string): void {
     const entry = (k: string, v: Buffer) => [encodeLong(Buffer.byteLength(k)), Buffer.from(k), encodeLong(v.length), v];
@@ -212,52 +207,24 @@ export class ContainerWriter {
     this.push([blocks]);
   }
 
-  /** Starts writing what is pending once there is enough of it; waits only for the write before. */
-  async drain(): Promise<void> {
-    if (this.pendingBytes < ContainerWriter.FLUSH_BYTES && this.pending.length < ContainerWriter.FLUSH_PIECES) return;
-    await this.writing;
-    this.startWrite();
-  }
-
-  /** Everything pushed so far is in the file when this resolves. */
-  async flush(): Promise<void> {
-    await this.writing;
-    this.startWrite();
-    await this.writing;
-  }
-
-  /** Resolves once the first `bytes` bytes pushed are in the file. */
-  async writtenThrough(bytes: number): Promise<void> {
-    if (this.bytesWritten < bytes) await this.flush();
-  }
-
-  /** Resolves when no write is running (failed or not): before closing the file. */
-  idle(): Promise<void> {
-    return this.writing.catch(() => undefined);
-  }
-
-  private startWrite(): void {
+  flush(): void {
     if (this.pendingBytes === 0) return;
-    const pieces = this.pending;
-    const bytes = this.pendingBytes;
+    const written = writevSync(this.fd, this.pending);
+    if (written < this.pendingBytes) {
+      // a short write (rare for regular files): write the rest piece by piece
+      let rest = Buffer.concat(this.pending, this.pendingBytes).subarray(written);
+      while (rest.length > 0) rest = rest.subarray(writeSync(this.fd, rest));
+    }
+    this.bytesWritten += this.pendingBytes;
     this.pending = [];
     this.pendingBytes = 0;
-    this.writing = writeAll(this.fh, pieces, bytes).then(() => {
-      this.bytesWritten += bytes;
-    });
   }
 
   private push(parts: Buffer[]): void {
     for (const p of parts) {
       this.pending.push(p);
       this.pendingBytes += p.length;
-      this.bytesPushed += p.length;
     }
+    if (this.pendingBytes >= ContainerWriter.FLUSH_BYTES || this.pending.length >= ContainerWriter.FLUSH_PIECES) this.flush();
   }
-}
-
-async function writeAll(fh: FileHandle, pieces: Buffer[], bytes: number): Promise<void> {
-  const { bytesWritten } = await fh.writev(pieces);
-  // a short write (rare for regular files): write the rest in one piece
-  if (bytesWritten < bytes) await fh.writeFile(Buffer.concat(pieces, bytes).subarray(bytesWritten));
 }

@@ -5,6 +5,7 @@ import type avro from 'avsc';
 import { mapLimit } from '../limit.js';
 import { AvroFormatError } from './avro-format-error.js';
 import { blockPool } from './block-pool.js';
+import { readAhead } from './read-ahead.js';
 import { ByteReader } from './byte-reader.js';
 import { decompressBlock, OUTPUT_CODEC, SUPPORTED_CODECS } from './codec.js';
 import { convertBlock } from './convert-block.js';
@@ -42,7 +43,7 @@ export interface MergeOptions {
   checkCrc?: boolean;
   /** Inputs up to this size are read whole, larger ones streamed (default 8 MiB). */
   wholeFileMax?: number;
-  /** Size of each of the three reused buffers small inputs are read into (default 4 MiB). */
+  /** Size of each of the reused buffers small inputs are read ahead into (default 4 MiB). */
   slabBytes?: number;
   /** Called after each input with its records and bytes. */
   onInput?: (records: number, bytesIn: number) => void;
@@ -121,62 +122,32 @@ function checkCodec(header: ContainerHeader, name: string): void {
 /** An input opened for copying: a small file in memory, or a large one as a stream. */
 type Opened = { input: MergeInput; whole: Buffer } | { input: MergeInput; stream: ByteReader };
 
-/** Where a small input is read into: its own memory, or a slab that is reused (see Slabs). */
-type Alloc = (size: number) => Buffer | Promise<Buffer>;
-
-/** Own memory (not the shared pool), so it can be handed to a worker without a copy. */
-const ownMemory: Alloc = (size) => Buffer.allocUnsafeSlow(size);
+/** `bytes` read for `input`, checked against the size download verified. */
+function checkedSize(input: MergeInput, bytes: Buffer): Buffer {
+  if (input.size !== undefined && bytes.length !== input.size) {
+    throw new AvroFormatError(input.name, `its local copy ${input.file} has ${bytes.length > input.size ? 'more' : 'fewer'} bytes than the ${input.size} downloaded; run download again`);
+  }
+  return bytes;
+}
 
 /**
- * Small files are read synchronously: they are in the page cache right after
- * a download, and a blocking read costs far less than the four thread-pool
- * round trips of an asynchronous one.
+ * Opens an input on this thread: small files are read synchronously (they
+ * are in the page cache right after a download), large ones streamed.
  */
-async function openInput(input: MergeInput, wholeFileMax: number, alloc: Alloc = ownMemory): Promise<Opened> {
+function openInput(input: MergeInput, wholeFileMax: number): Opened {
   const fd = openSync(input.file, 'r');
   try {
     const size = input.size ?? fstatSync(fd).size;
     if (size <= wholeFileMax) {
+      // its own memory (not the shared pool), so it can be handed to a worker without a copy;
       // one byte more than expected, so a file that grew is noticed too
-      const room = await alloc(size + 1);
-      const read = readSync(fd, room, 0, size + 1, 0);
-      if (read !== size) {
-        throw new AvroFormatError(input.name, `its local copy ${input.file} has ${read > size ? 'more' : 'fewer'} bytes than the ${size} downloaded; run download again`);
-      }
-      return { input, whole: room.subarray(0, size) };
+      const room = Buffer.allocUnsafeSlow(size + 1);
+      return { input, whole: checkedSize(input, room.subarray(0, readSync(fd, room, 0, size + 1, 0))) };
     }
   } finally {
     closeSync(fd);
   }
   return { input, stream: new ByteReader(createReadStream(input.file, { highWaterMark: READ_CHUNK })) };
-}
-
-/**
- * Memory for the inputs of a block copy: a few slabs used in turn, each taken
- * again only once the writer has written everything read into it. Thousands of
- * small files then cost no allocations, and no garbage collections.
- */
-class Slabs {
-  private readonly slabs: { buf: Buffer; writtenAt: number }[];
-  private index = 0;
-  private used = 0;
-
-  constructor(private readonly writer: ContainerWriter, private readonly size: number) {
-    this.slabs = [0, 1, 2].map(() => ({ buf: Buffer.allocUnsafeSlow(size), writtenAt: 0 }));
-  }
-
-  readonly alloc: Alloc = async (size) => {
-    if (size > this.size) return ownMemory(size);
-    if (this.used + size > this.size) {
-      // everything read into this slab has been handed to the writer by now
-      this.slabs[this.index]!.writtenAt = this.writer.bytesPushed;
-      this.index = (this.index + 1) % this.slabs.length;
-      this.used = 0;
-      await this.writer.writtenThrough(this.slabs[this.index]!.writtenAt);
-    }
-    this.used += size;
-    return this.slabs[this.index]!.buf.subarray(this.used - size, this.used);
-  };
 }
 
 /**
@@ -208,20 +179,16 @@ class OutputFile {
   readonly result: MergeResult = { records: 0, blocks: 0, bytesIn: 0, bytesOut: 0, path: 'block-copy' };
   private readonly checks = new Set<Promise<void>>();
   private failure: Error | undefined;
-  /** Memory for small inputs; their own when they go to a worker for CRC checks. */
-  readonly alloc: Alloc;
 
   private constructor(
     private readonly fh: FileHandle,
-    private readonly writer: ContainerWriter,
+    readonly writer: ContainerWriter,
     private readonly options: MergeOptions,
-  ) {
-    this.alloc = options.checkCrc ? ownMemory : new Slabs(writer, options.slabBytes ?? SLAB_BYTES).alloc;
-  }
+  ) {}
 
   static async create(outFile: string, schemaText: string, options: MergeOptions): Promise<OutputFile> {
     const fh = await open(outFile, 'w');
-    const writer = new ContainerWriter(fh, options.sync);
+    const writer = new ContainerWriter(fh.fd, options.sync);
     writer.writeHeader(schemaText, OUTPUT_CODEC);
     return new OutputFile(fh, writer, options);
   }
@@ -246,7 +213,7 @@ class OutputFile {
       });
       this.writer.writeRaw(buf.subarray(headerLength));
       if (this.options.checkCrc) {
-        await this.writer.flush(); // written, so the bytes can go to a worker for the CRC checks
+        this.writer.flush(); // written, so the bytes can go to a worker for the CRC checks
         await this.check(buf.subarray(headerLength), header.codec, name);
       }
     } else {
@@ -257,7 +224,6 @@ class OutputFile {
         this.count(b.count);
       }
     }
-    await this.writer.drain();
     const bytes = wholeBytes ?? ('stream' in opened ? opened.stream.offset : 0);
     this.result.bytesIn += bytes;
     this.options.onInput?.(this.result.records - recordsBefore, bytes);
@@ -276,7 +242,6 @@ class OutputFile {
       } else {
         for (const b of convertBlock(decompressBlock(header.codec, block.data, name, index), block.count, name, decode)) this.writer.writeBlock(b.count, b.data);
       }
-      await this.writer.drain();
       this.count(block.count);
       index++;
     }
@@ -306,14 +271,13 @@ class OutputFile {
   async finish(): Promise<MergeResult> {
     await Promise.all(this.checks);
     if (this.failure) throw this.failure;
-    await this.writer.flush();
+    this.writer.flush();
     this.result.bytesOut = this.writer.bytesWritten;
     return this.result;
   }
 
   async close(): Promise<void> {
     await Promise.all(this.checks);
-    await this.writer.idle();
     await this.fh.close();
   }
 }
@@ -323,9 +287,13 @@ async function mergeSameSchema(inputs: MergeInput[], outFile: string, options: M
   let out: OutputFile | undefined;
   let schemaText: string | undefined;
   const headers = new Headers();
+  const wholeFileMax = options.wholeFileMax ?? WHOLE_FILE_MAX;
+  // Inputs are read ahead on a thread of their own, except when their bytes go on to CRC checks on the block workers.
+  const ahead = options.checkCrc ? undefined : readAhead(inputs, Math.min(wholeFileMax + 1, options.slabBytes ?? SLAB_BYTES), () => out?.writer.flush());
   try {
     for (const input of inputs) {
-      const opened = await openInput(input, options.wholeFileMax ?? WHOLE_FILE_MAX, out?.alloc);
+      const whole = (await ahead?.next())?.value;
+      const opened: Opened = whole ? { input, whole: checkedSize(input, whole) } : openInput(input, wholeFileMax);
       try {
         const { header, length } = await headers.of(opened);
         checkCodec(header, opened.input.name);
@@ -340,6 +308,7 @@ async function mergeSameSchema(inputs: MergeInput[], outFile: string, options: M
     }
     return await out!.finish();
   } finally {
+    await ahead?.return();
     await out?.close();
   }
 }
@@ -352,7 +321,7 @@ function fieldNames(type: avro.Type): string[] {
 async function mergeMixedSchemas(inputs: MergeInput[], outFile: string, options: MergeOptions): Promise<MergeResult> {
   const headers = new Headers();
   const schemas = await mapLimit(inputs, PREFETCH, async (input) => {
-    const opened = await openInput(input, options.wholeFileMax ?? WHOLE_FILE_MAX);
+    const opened = openInput(input, options.wholeFileMax ?? WHOLE_FILE_MAX);
     try {
       const { header } = await headers.of(opened);
       checkCodec(header, input.name);
@@ -389,7 +358,7 @@ async function mergeMixedSchemas(inputs: MergeInput[], outFile: string, options:
   try {
     for (const group of ranked) {
       for (const input of group.inputs) {
-        const opened = await openInput(input, options.wholeFileMax ?? WHOLE_FILE_MAX, out.alloc);
+        const opened = openInput(input, options.wholeFileMax ?? WHOLE_FILE_MAX);
         try {
           const { header, length } = await headers.of(opened);
           await out.append(opened, header, length, group === main ? undefined : main.schema.text);
