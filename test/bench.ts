@@ -24,7 +24,7 @@ const { values } = parseArgs({
   options: {
     days: { type: 'string', default: '1' },
     series: { type: 'string', default: '1200' },
-    records: { type: 'string', default: '2000' },
+    records: { type: 'string', default: '4000' },
     concurrency: { type: 'string', default: '16' },
     repeat: { type: 'string', default: '3' },
   },
