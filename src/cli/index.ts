@@ -25,7 +25,17 @@ interface CliFlags extends ConfigFlags {
 const CRC_CHECK_HELP =
   'also decompress every snappy block and check its CRC (about 5x slower; without it each block is copied as stored, its framing and sync marker checked, and each object was MD5-checked on download)';
 
-const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+/** The package's version, from the package.json nearest above this file (dist/bin/cli.js, or dist/src/cli/index.js under tsc). */
+function packageVersion(): string {
+  for (let dir = new URL('.', import.meta.url); dir.pathname !== '/'; dir = new URL('..', dir)) {
+    try {
+      return (JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { version: string }).version;
+    } catch {
+      // not here: look further up
+    }
+  }
+  return 'unknown';
+}
 
 function withCommonOptions(cmd: Command, example: string): Command {
   return cmd
@@ -98,7 +108,7 @@ async function execute(stage: 'download' | 'merge' | 'upload' | 'run', flags: Cl
 export function buildProgram(): Command {
   const program = new Command('sitewise-repartition')
     .description('Re-partition AWS IoT SiteWise cold-tier Avro exports into one Avro file per day, exactly once.')
-    .version(pkg.version)
+    .version(packageVersion())
     .exitOverride() // set before the commands are added, so they inherit it
     .showSuggestionAfterError(true)
     .showHelpAfterError('(add --help for usage)')

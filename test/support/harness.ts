@@ -11,7 +11,8 @@ import { startSiteWise, type SiteWiseServer } from './sitewise-server.js';
 import type { SeriesSpec } from './generate-cold-tier.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-export const CLI = path.resolve(here, '../../src/cli/index.js');
+/** The bin as installed: the bundle npm runs. */
+export const CLI = path.resolve(here, '../../bin/cli.js');
 
 export interface CliResult {
   code: number | null;
