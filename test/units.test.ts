@@ -100,13 +100,15 @@ describe('fault classification', () => {
     assert.match(permanentFault(fault('Error', undefined, 'Region is missing'), 'ListObjectsV2', 's3://b')!.message, /no AWS region; set aws\.region/);
     assert.equal(permanentFault(fault('InternalError', 500), 'GetObject', 's3://b/k'), undefined);
   });
-  it('retries 5xx, throttling and resets, not client errors', () => {
+  it('retries 5xx, throttling and resets, not client errors nor 501 NotImplemented', () => {
     assert.ok(isTransient(fault('InternalError', 500)));
     assert.ok(isTransient(fault('SlowDown', 503)));
     assert.ok(isTransient(fault('ThrottlingException', 429)));
     assert.ok(isTransient(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })));
     assert.ok(!isTransient(fault('NoSuchKey', 404)));
     assert.ok(!isTransient(fault('AccessDenied', 403)));
+    // a store without an optional API (s3rver's ListMultipartUploads): asking again wastes seconds
+    assert.ok(!isTransient(fault('NotImplemented', 501)));
   });
 });
 

@@ -23,7 +23,7 @@ interface CliFlags extends ConfigFlags {
 }
 
 const CRC_CHECK_HELP =
-  'also decompress every snappy block and check its CRC (about 5x slower; without it each block is copied as stored, its framing and sync marker checked, and each object was MD5-checked on download)';
+  'also decompress every snappy block and check its CRC (about 4x slower; without it each block is copied as stored, its framing and sync marker checked, and each object was MD5-checked on download)';
 
 /** The package's version, from the package.json nearest above this file (dist/bin/cli.js, or dist/src/cli/index.js under tsc). */
 function packageVersion(): string {

@@ -61,6 +61,8 @@ export function isTransient(err: unknown): boolean {
   const e = err as AwsLikeError & { $retryable?: unknown };
   const status = e.$metadata?.httpStatusCode ?? 0;
   const name = e.name ?? '';
+  // 501 NotImplemented (a store without an optional API) will not change on a retry
+  if (status === 501 || name === 'NotImplemented') return false;
   return (
     status >= 500 ||
     status === 429 ||
