@@ -155,7 +155,7 @@ function openInput(input: MergeInput, wholeFileMax: number): Opened {
  * for byte but for the sync marker at its end, so a header equal to the last
  * one parsed is taken as it is.
  */
-class Headers {
+class HeaderReader {
   private last: { bytes: Buffer; header: ContainerHeader } | undefined;
 
   async of(opened: Opened): Promise<{ header: ContainerHeader; length: number }> {
@@ -293,7 +293,7 @@ class OutputFile {
 async function mergeSameSchema(inputs: MergeInput[], outFile: string, options: MergeOptions): Promise<MergeResult | undefined> {
   let out: OutputFile | undefined;
   let schemaText: string | undefined;
-  const headers = new Headers();
+  const headers = new HeaderReader();
   const wholeFileMax = options.wholeFileMax ?? WHOLE_FILE_MAX;
   // Inputs are read ahead on a thread of their own, except when their bytes go on to CRC checks on the block workers.
   const ahead = options.checkCrc ? undefined : readAhead(inputs, Math.min(wholeFileMax + 1, options.slabBytes ?? SLAB_BYTES), () => out?.writer.flush());
@@ -326,7 +326,7 @@ function fieldNames(type: avro.Type): string[] {
 }
 
 async function mergeMixedSchemas(inputs: MergeInput[], outFile: string, options: MergeOptions): Promise<MergeResult> {
-  const headers = new Headers();
+  const headers = new HeaderReader();
   const schemas = await mapLimit(inputs, PREFETCH, async (input) => {
     const opened = openInput(input, options.wholeFileMax ?? WHOLE_FILE_MAX);
     try {

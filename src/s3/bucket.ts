@@ -209,7 +209,8 @@ export class Bucket {
 
   /** Closes the download path's connections. */
   async destroy(): Promise<void> {
-    (await this.fastGet)?.destroy();
+    // a path that failed to set up has nothing to close (its error was reported where it was used)
+    (await this.fastGet?.catch(() => undefined))?.destroy();
   }
 
   async deleteKeys(keys: string[]): Promise<void> {
