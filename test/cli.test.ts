@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -51,6 +52,20 @@ describe('help, version, mistakes', () => {
     const opt = await run(['download', '--dry-rn']);
     assert.equal(opt.code, 2);
     assert.match(opt.stderr, /unknown option '--dry-rn'\n\(Did you mean --dry-run\?\)/);
+  });
+  it('help into a pipe that closes early (| head) ends quietly', async () => {
+    const child = spawn(process.execPath, [CLI, 'merge', '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const [code] = (await once(child, 'close')) as [number];
+    assert.equal(stderr, '');
+    assert.equal(code, 0);
+  });
+  it('merge --no-crc-check, the old flag, is still accepted', async () => {
+    const r = await run(['merge', '--no-crc-check', '--help']);
+    assert.equal(r.code, 0);
+    assert.doesNotMatch(r.stdout, /no-crc-check/);
   });
   it('a missing config file is named, exit 2', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'cli-'));

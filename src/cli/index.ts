@@ -136,6 +136,8 @@ Examples:
     'sitewise-repartition merge --work-dir /data/sitewise',
   )
     .option('--crc-check', CRC_CHECK_HELP)
+    // the default since 0.2 (blocks are no longer decompressed unless asked); kept so old cron lines still run
+    .addOption(new Option('--no-crc-check').hideHelp())
     .action((flags: CliFlags) => execute('merge', flags));
   withCommonOptions(
     program.command('upload').description('upload each merged day, verify it, commit its ledger and index, then remove its local folders'),
@@ -164,7 +166,12 @@ Examples:
 
 async function main(): Promise<void> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  // Everything written locally goes through temporary names, so stopping at any point is safe to resume.
+  // `sitewise-repartition --help | head`: a reader that stops early is not an error
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(process.exitCode ?? 0);
+  });
+  // Stopping at any point is safe: local files are complete, or checked again by the next run.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => {
       process.stderr.write(`\n${signal}: stopped; run the same command again to resume\n`);
