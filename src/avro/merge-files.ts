@@ -296,7 +296,7 @@ async function mergeSameSchema(inputs: MergeInput[], outFile: string, options: M
   const headers = new HeaderReader();
   const wholeFileMax = options.wholeFileMax ?? WHOLE_FILE_MAX;
   // Inputs are read ahead on a thread of their own, except when their bytes go on to CRC checks on the block workers.
-  const ahead = options.checkCrc ? undefined : readAhead(inputs, Math.min(wholeFileMax + 1, options.slabBytes ?? SLAB_BYTES), () => out?.writer.flush());
+  const ahead = options.checkCrc ? undefined : readAhead(inputs.map(({ file, size }) => ({ file, size })), Math.min(wholeFileMax + 1, options.slabBytes ?? SLAB_BYTES), () => out?.writer.flush());
   try {
     for (const input of inputs) {
       const whole = (await ahead?.next())?.value;
