@@ -58,8 +58,8 @@ async function execute(stage: 'download' | 'merge' | 'upload' | 'run', flags: Cl
     upload: ['dest-bucket'] as Requirement[],
     run: ['cold-bucket', 'dest-bucket', 'dates'] as Requirement[],
   }[stage];
-  // merge reads its inputs on a thread of its own: started now, it is ready when the first day is
-  if (stage === 'merge') (await import('../avro/read-ahead.js')).prestartReader();
+  // merge reads its inputs on a thread of its own (not with --crc-check): started now, it is ready when the first day is
+  if (stage === 'merge' && !flags.crcCheck) (await import('../avro/read-ahead.js')).prestartReader();
   const config = await loadConfig(flags, needs);
   const render = createRenderer({
     format: flags.logFormat,
