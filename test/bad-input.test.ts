@@ -54,6 +54,8 @@ describe('bad input: a clear error per day, nothing lost, other days go on', () 
     }
     assert.match(merge.stdout, /merge: 1 days done, 0 skipped, 5 failed/);
     assert.doesNotMatch(merge.stderr, /\n\s+at /);
+    // a failed day leaves no merged folder behind, only its downloads
+    assert.deepEqual(await readdir(path.join(world.workDir, 'merged')), ['2024-4-1']);
 
     const upload = await world.cli(['upload']);
     assert.equal(upload.code, 0, upload.stderr);

@@ -99,6 +99,11 @@ export async function readHeader(reader: ByteReader, file: string): Promise<Cont
   }
 }
 
+/** A 16-byte sync marker as four integers, for checking or writing one per block without a call into C++. */
+export function syncWords(sync: Buffer): [number, number, number, number] {
+  return [sync.readUInt32LE(0), sync.readUInt32LE(4), sync.readUInt32LE(8), sync.readUInt32LE(12)];
+}
+
 /** Where a varint read by longFrom ended. */
 const cursor = { pos: 0 };
 
@@ -125,7 +130,7 @@ function longFrom(buf: Buffer, pos: number): number {
  */
 export function forEachBlock(buf: Buffer, start: number, header: ContainerHeader, file: string, visit: (count: number, dataStart: number, dataEnd: number) => void): void {
   // the sync marker as four integers: comparing them costs less than a call into Buffer.compare per block
-  const [s0, s1, s2, s3] = [0, 4, 8, 12].map((i) => header.sync.readUInt32LE(i)) as [number, number, number, number];
+  const [s0, s1, s2, s3] = syncWords(header.sync);
   let pos = start;
   while (pos < buf.length) {
     const at = pos;

@@ -9,7 +9,7 @@ import { readAhead } from './read-ahead.js';
 import { ByteReader } from './byte-reader.js';
 import { decompressBlock, OUTPUT_CODEC, SUPPORTED_CODECS } from './codec.js';
 import { convertBlock } from './convert-block.js';
-import { ContainerWriter, forEachBlock, parseWholeHeader, readBlocks, readHeader, SYNC_SIZE, type ContainerHeader } from './container.js';
+import { ContainerWriter, forEachBlock, parseWholeHeader, readBlocks, readHeader, SYNC_SIZE, syncWords, type ContainerHeader } from './container.js';
 
 export interface MergeInput {
   /** Local file to read. */
@@ -186,7 +186,7 @@ class OutputFile {
     readonly writer: ContainerWriter,
     private readonly options: MergeOptions,
   ) {
-    this.syncWords = [0, 4, 8, 12].map((i) => options.sync.readUInt32LE(i)) as [number, number, number, number];
+    this.syncWords = syncWords(options.sync);
   }
 
   static async create(outFile: string, schemaText: string, options: MergeOptions): Promise<OutputFile> {
@@ -209,7 +209,6 @@ class OutputFile {
     } else if (header.codec === OUTPUT_CODEC && !readerSchema) {
       // The hot path: re-frame the blocks in place with our sync marker and write them as one piece.
       const buf = opened.whole;
-      // our sync marker written as four integers: cheaper than a Buffer.copy call per block
       const [s0, s1, s2, s3] = this.syncWords;
       forEachBlock(buf, headerLength, header, name, (count, _start, dataEnd) => {
         buf.writeUInt32LE(s0, dataEnd);

@@ -90,7 +90,8 @@ export async function mergeDay(ctx: Context, day: Day, options: MergeCommandOpti
       },
     },
   ).catch(async (err: unknown) => {
-    await rm(part, { force: true });
+    // nothing half-made stays behind: an empty day folder would send upload and run looking for a batch
+    await rm(outDir, { recursive: true, force: true });
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new DayError(`${rawDir}: a downloaded file is missing (${(err as Error).message}); run download again`);
     }
