@@ -43,10 +43,6 @@ export class ByteReader {
     this.offset += n;
   }
 
-  async atEnd(): Promise<boolean> {
-    return !(await this.fill(1));
-  }
-
   /** Exactly `n` bytes, or undefined when the stream ends first. */
   async read(n: number): Promise<Buffer | undefined> {
     if (!(await this.fill(n))) return undefined;
