@@ -58,7 +58,7 @@ export async function forEachDay(
       ctx.emit({ type: 'day-end', stage, day: name, status: 'failed', seconds: (Date.now() - t0) / 1000, error });
     }
   });
-  summary.failed.sort((a, b) => a.day.localeCompare(b.day));
+  summary.failed.sort((a, b) => (a.day < b.day ? -1 : a.day > b.day ? 1 : 0));
   ctx.emit({
     type: 'command-end',
     stage,

@@ -38,8 +38,9 @@ export function dayPrefix(prefix: string, d: Day): string {
   return `${prefix}startYear=${d.year}/startMonth=${d.month}/startDay=${d.day}/`;
 }
 
+/** Oldest first. Numbers, not localeCompare: its first call loads ICU collation (~10 ms of a short run). */
 export function compareDays(a: Day, b: Day): number {
-  return isoDay(a).localeCompare(isoDay(b));
+  return a.year - b.year || a.month - b.month || a.day - b.day;
 }
 
 /** Days from `to` back to `from`, the original's order. */
