@@ -66,6 +66,30 @@ describe('mergeFiles', () => {
     assert.deepEqual(sortedKeys((await decodeAvro(await readFile(path.join(dir, 'slabs.avro')))).records), sortedKeys(recordsOf(objects)));
   });
 
+  it('reports a bad input read ahead exactly as one read on its own: no block is re-framed before the whole file is checked', async () => {
+    const objects = await generateDay(makeSeries({ associated: 4, disassociated: 1 }, 5), DAY, { recordsPerFile: 2000 });
+    // inputs of two or more blocks (their sync marker: header + blocks), so a break in the last follows a block that is fine
+    const syncMarkers = (body: Buffer) => body.toString('latin1').split(body.subarray(-16).toString('latin1')).length - 1;
+    assert.ok(objects.every((o) => syncMarkers(o.body) >= 3));
+    // slabs of one or two inputs: the first group is read on the main thread, the others on the reader thread
+    const slabBytes = Math.max(...objects.map((o) => o.body.length)) * 2 + 2;
+    const breaks = {
+      'last sync marker': (body: Buffer) => Buffer.concat([body.subarray(0, -1), Buffer.from([body.at(-1)! ^ 0xff])]),
+      'cut short': (body: Buffer) => body.subarray(0, -20),
+    };
+    for (const [what, spoil] of Object.entries(breaks)) {
+      for (const at of [0, 1, 2, 3, objects.length - 1]) {
+        const inputs = await writeInputs(objects.map((o, i) => (i === at ? { key: o.key, body: spoil(o.body) } : o)));
+        const alone = await mergeFiles(inputs, path.join(dir, 'bad.avro'), { sync: SYNC, checkCrc: true }).then(
+          () => assert.fail('merged a broken input'),
+          (err: Error) => err.message,
+        );
+        assert.match(alone, new RegExp(`^${objects[at]!.key}: (corrupt|truncated): block at byte \\d+`), `${what} at ${at}`);
+        await assert.rejects(mergeFiles(inputs, path.join(dir, 'bad.avro'), { sync: SYNC, slabBytes }), (err: Error) => err.message === alone, `${what} at ${at}`);
+      }
+    }
+  });
+
   it('finds a block whose CRC does not match, unless told not to check', async () => {
     const [first, ...rest] = await generateDay(makeSeries({ associated: 2, disassociated: 1 }, 6), DAY);
     const inputs = await writeInputs([{ key: first!.key, body: breakFirstCrc(first!.body) }, ...rest]);

@@ -104,6 +104,14 @@ export function syncWords(sync: Buffer): [number, number, number, number] {
   return [sync.readUInt32LE(0), sync.readUInt32LE(4), sync.readUInt32LE(8), sync.readUInt32LE(12)];
 }
 
+/** Writes the sync marker `words` (see syncWords) at byte `at` of `view`. */
+export function writeSyncWords(view: DataView, at: number, [s0, s1, s2, s3]: readonly [number, number, number, number]): void {
+  view.setUint32(at, s0, true);
+  view.setUint32(at + 4, s1, true);
+  view.setUint32(at + 8, s2, true);
+  view.setUint32(at + 12, s3, true);
+}
+
 /** Where a varint read by longFrom ended. */
 const cursor = { pos: 0 };
 
@@ -131,6 +139,8 @@ function longFrom(buf: Buffer, pos: number): number {
 export function forEachBlock(buf: Buffer, start: number, header: ContainerHeader, file: string, visit: (count: number, dataStart: number, dataEnd: number) => void): void {
   // the sync marker as four integers: comparing them costs less than a call into Buffer.compare per block
   const [s0, s1, s2, s3] = syncWords(header.sync);
+  // DataView reads compile to plain loads; Buffer's readUInt32LE stayed a call per read here
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   let pos = start;
   while (pos < buf.length) {
     const at = pos;
@@ -140,7 +150,7 @@ export function forEachBlock(buf: Buffer, start: number, header: ContainerHeader
     pos = cursor.pos;
     if (pos + size + SYNC_SIZE > buf.length) throw new AvroFormatError(file, `truncated: block at byte ${at} ends before its ${size} bytes and sync marker`);
     const end = pos + size;
-    if (buf.readUInt32LE(end) !== s0 || buf.readUInt32LE(end + 4) !== s1 || buf.readUInt32LE(end + 8) !== s2 || buf.readUInt32LE(end + 12) !== s3) {
+    if (view.getUint32(end, true) !== s0 || view.getUint32(end + 4, true) !== s1 || view.getUint32(end + 8, true) !== s2 || view.getUint32(end + 12, true) !== s3) {
       throw new AvroFormatError(file, `corrupt: block at byte ${at} is not followed by the file's sync marker`);
     }
     visit(count, pos, pos + size);

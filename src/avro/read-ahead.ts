@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { ReaderMessage, ReadJob } from './read-ahead-worker.js';
+import type { Entry } from './read-group.js';
 
 /** Slabs per reader: one being filled, one being used, two ready. */
 const SLABS = 4;
@@ -18,15 +19,20 @@ export function prestartReader(): void {
   if (idle.length === 0) idle.push(spawn());
 }
 
+/** One group read by the reader thread: `slab` holds the bytes its entries point at. */
+export interface ReadSlab {
+  slab: ArrayBuffer;
+  entries: Entry[];
+}
+
 /**
- * The bytes of each file, in order, read ahead on a worker thread into a few
- * reused slabs: opening and reading thousands of small files runs on one core
- * while the caller parses and writes on the other. A yielded buffer is valid
- * until the next one is asked for, and `release` runs before its slab is
- * reused (the caller writes out what still points into it). undefined: the
- * file does not fit a slab; the caller reads it itself.
+ * The groups of `job`, in order, read ahead on a worker thread into a few
+ * reused slabs (see read-group.ts): opening, reading and re-framing thousands
+ * of small files runs on one core while the caller writes on the other. A
+ * yielded slab is valid until the next one is asked for, and `release` runs
+ * before it is handed back (the caller writes out what still points into it).
  */
-export async function* readAhead(files: ReadJob['files'], slabBytes: number, release: () => void): AsyncGenerator<Buffer | undefined, void, undefined> {
+export async function* readAhead(job: Omit<ReadJob, 'slabs'>, release: () => void): AsyncGenerator<ReadSlab, void, undefined> {
   const worker = idle.pop() ?? spawn();
   const queue: ReaderMessage[] = [];
   let failure: Error | undefined;
@@ -41,7 +47,7 @@ export async function* readAhead(files: ReadJob['files'], slabBytes: number, rel
   };
   const onExit = () => onError(new Error('internal: the file reader thread exited'));
   worker.on('message', onMessage).on('error', onError).on('exit', onExit).ref();
-  worker.postMessage({ job: { files, slabBytes, slabs: SLABS } satisfies ReadJob });
+  worker.postMessage({ job: { ...job, slabs: SLABS } satisfies ReadJob });
   let done = false;
   try {
     for (;;) {
@@ -52,10 +58,7 @@ export async function* readAhead(files: ReadJob['files'], slabBytes: number, rel
         done = true;
         return;
       }
-      for (const e of message.entries) {
-        if ('error' in e) throw Object.assign(new Error(e.error.message), { code: e.error.code });
-        yield 'tooLarge' in e ? undefined : Buffer.from(message.slab, e.start, e.end - e.start);
-      }
+      yield message;
       release();
       worker.postMessage({ slab: message.slab }, [message.slab]);
     }
