@@ -25,7 +25,7 @@ interface CliFlags extends ConfigFlags {
 const CRC_CHECK_HELP =
   'also decompress every snappy block and check its CRC (about 4x slower; without it each block is copied as stored, its framing and sync marker checked, and each object was MD5-checked on download)';
 
-/** The package's version, from the package.json nearest above this file (dist/bin/cli.js, or dist/src/cli/index.js under tsc). */
+/** The package's version, from the package.json nearest above this file (dist/bin/cli.cjs, or dist/src/cli/index.js under tsc). */
 function packageVersion(): string {
   for (let dir = new URL('.', import.meta.url); dir.pathname !== '/'; dir = new URL('..', dir)) {
     try {
@@ -201,4 +201,5 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+// not a top-level await: the bundle is CommonJS (it loads faster than an ES module graph)
+void main();
