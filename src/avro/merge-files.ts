@@ -330,25 +330,15 @@ async function mergeSameSchema(inputs: MergeInput[], outFile: string, options: M
     const slabBytes = Math.min(wholeFileMax + 1, options.slabBytes ?? SLAB_BYTES);
     const paths = inputs.map((input) => input.file);
     const sizes = sizesOf(inputs);
-    const groups = planGroups(sizes, slabBytes);
-    const here = (g: number) => g === 0;
-    const readerGroups = groups.filter((_, g) => !here(g));
-    const ahead = readerGroups.length
-      ? readAhead({ files: { paths: paths.join('\0'), sizes }, groups: readerGroups, slabBytes, sync: options.sync }, () => out?.writer.flush())
-      : undefined;
-    const own = { slab: new ArrayBuffer(slabBytes), reframer: new Reframer(options.sync) };
+    const [first, ...rest] = planGroups(sizes, slabBytes);
+    const ahead = rest.length ? readAhead({ files: { paths: paths.join('\0'), sizes }, groups: rest, slabBytes, sync: options.sync }, () => out?.writer.flush()) : undefined;
+    const slab = new ArrayBuffer(slabBytes);
+    let read: ReadSlab | undefined = { slab, entries: readGroup(paths, sizes, first!, slab, new Reframer(options.sync)) };
+    let appended = 0;
     try {
-      for (const [g, group] of groups.entries()) {
-        let read: ReadSlab;
-        if (here(g)) {
-          out?.writer.flush(); // before the slab is overwritten
-          read = { slab: own.slab, entries: readGroup(paths, sizes, group, own.slab, own.reframer) };
-        } else {
-          const next = await ahead!.next();
-          if (next.done) throw new Error('internal: the file reader thread stopped early');
-          read = next.value;
-        }
+      for (; read; read = (await ahead?.next())?.value) {
         for (const e of read.entries) {
+          if (e.index !== appended++) throw new Error(`internal: input ${e.index} read out of order`);
           const input = inputs[e.index]!;
           if ('error' in e) throw Object.assign(new Error(e.error.message), { code: e.error.code });
           const bytes = 'tooLarge' in e ? undefined : Buffer.from(read.slab, e.start, e.end - e.start);
@@ -358,8 +348,9 @@ async function mergeSameSchema(inputs: MergeInput[], outFile: string, options: M
         }
       }
     } finally {
-      await ahead?.return();
+      await ahead?.return(undefined);
     }
+    if (appended !== inputs.length) throw new Error(`internal: ${inputs.length - appended} inputs were not read`);
     return await out!.finish();
   } finally {
     await out?.close();

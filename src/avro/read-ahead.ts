@@ -32,7 +32,7 @@ export interface ReadSlab {
  * yielded slab is valid until the next one is asked for, and `release` runs
  * before it is handed back (the caller writes out what still points into it).
  */
-export async function* readAhead(job: Omit<ReadJob, 'slabs'>, release: () => void): AsyncGenerator<ReadSlab, void, undefined> {
+export async function* readAhead(job: Omit<ReadJob, 'slabs'>, release: () => void): AsyncGenerator<ReadSlab, undefined, undefined> {
   const worker = idle.pop() ?? spawn();
   const queue: ReaderMessage[] = [];
   let failure: Error | undefined;
