@@ -4,9 +4,12 @@
  * stage of the built CLI as a user would, and prints per stage: wall seconds,
  * records/s, MB/s, peak RSS, and the ratios to a byte-copy floor (cat of the
  * same files into one file) and to rclone (same number of parallel transfers),
- * all measured in the same run on the same data. Download (with rclone), cat
- * and merge run `--repeat` times, interleaved, and the medians are compared:
- * a shared machine's noise moves single runs by a third.
+ * all measured in the same run on the same data. Download (with rclone) runs
+ * `--repeat` times, cat and merge (quick) at least 5 times after one round not
+ * counted, interleaved, and the medians are compared: a shared machine's noise
+ * moves single runs by a third.
+ * Each timed step starts after a `sync`, so none pays for writing back what the
+ * step before it wrote.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -53,6 +56,7 @@ function median(measures: Measure[]): Measure {
 
 /** Runs a command, polling its peak RSS (VmHWM) from /proc while it runs. */
 function measure(cmd: string, args: string[], env: Record<string, string>, cwd: string): Promise<Measure> {
+  execFileSync('sync');
   return new Promise((resolve) => {
     const t0 = process.hrtime.bigint();
     // rclone fails on AWS_CA_BUNDLE with a plain-http endpoint; nothing here uses TLS.
@@ -184,6 +188,7 @@ try {
   const catOut = path.join(world.dir, 'cat.out');
   const byteCopy = () =>
     new Promise<Measure>((resolve) => {
+      execFileSync('sync');
       const t0 = process.hrtime.bigint();
       const child = spawn('sh', ['-c', `xargs -0 cat > '${catOut}'`], { stdio: ['pipe', 'ignore', 'inherit'] });
       child.stdin.end(files.join('\0'));
@@ -191,12 +196,16 @@ try {
     });
   const cats: Measure[] = [];
   const merges: Measure[] = [];
-  for (let i = 0; i < repeat; i++) {
-    cats.push(await byteCopy());
-    await rm(catOut, { force: true });
+  const copyRepeat = Math.max(5, repeat);
+  // round 0 is not counted: it brings the files into the page cache (and this VM's memory into use) for both
+  for (let i = 0; i <= copyRepeat; i++) {
     await rm(path.join(world.workDir, 'merged'), { recursive: true, force: true });
+    const cat = await byteCopy();
+    await rm(catOut, { force: true });
     const merge = await cli('merge');
     check('merge', merge);
+    if (i === 0) continue;
+    cats.push(cat);
     merges.push(merge);
   }
   const cat = median(cats);
@@ -218,7 +227,7 @@ try {
     console.log(`| ${r.stage} | ${r.m.seconds.toFixed(2)} | ${Math.round(records / r.m.seconds)} | ${(mb / r.m.seconds).toFixed(1)} | ${r.m.peakRssMb.toFixed(0)} | ${r.ratio ?? ''} |`);
   }
   console.log(`\nfloors: cat of the ${files.length} downloaded files into one file: ${seconds(cat)} (${(mb / cat.seconds).toFixed(1)} MB/s); ${rcloneLine}`);
-  console.log(`medians of ${repeat} interleaved runs; each run: download ${runs(download)}, merge ${runs(median(merges))}`);
+  console.log(`medians of interleaved runs (download ${repeat}, cat and merge ${copyRepeat}); each run: download ${runs(download)}, merge ${runs(median(merges))}`);
 } finally {
   await world.stop();
 }
