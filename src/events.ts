@@ -18,7 +18,7 @@ export type ProgressEvent =
       reason?: string;
       error?: string;
     }
-  | { type: 'command-end'; stage: Stage; done: number; skipped: number; failed: number; seconds: number; failedDays: { day: string; error: string }[] };
+  | { type: 'command-end'; stage: Stage; done: number; skipped: number; failed: number; seconds: number; failedDays: { day: string; error: string }[]; peakRssMb: number };
 
 export type Emit = (event: ProgressEvent) => void;
 

@@ -140,7 +140,7 @@ describe('output for terminals, cron and log shippers', () => {
     // eslint-disable-next-line no-control-regex -- looking for exactly these
     assert.doesNotMatch(r.stdout + r.stderr, /[\x00-\x08\x0b-\x1f\x7f]/);
     assert.match(r.stdout, /^download 2024-03-02: done \(\d+ objects, [\d.]+ KB, dry run\) in [\d.]+s$/m);
-    assert.match(r.stdout, /^download: 1 days done, 2 skipped, 0 failed in [\d.]+s$/m);
+    assert.match(r.stdout, /^download: 1 days done, 2 skipped, 0 failed in [\d.]+s, peak memory [1-9]\d* MB$/m);
   });
 
   it('--quiet prints only the final summary', async () => {
@@ -157,8 +157,9 @@ describe('output for terminals, cron and log shippers', () => {
     const types = new Set(events.map((e) => e.type));
     for (const t of ['log', 'progress', 'day-end', 'command-end']) assert.ok(types.has(t), t);
     assert.ok(events.every((e) => typeof e.time === 'string' && typeof e.stage === 'string'));
-    const end = events.find((e) => e.type === 'command-end') as unknown as { done: number; failed: number };
+    const end = events.find((e) => e.type === 'command-end') as unknown as { done: number; failed: number; peakRssMb: number };
     assert.deepEqual([end.done, end.failed], [1, 0]);
+    assert.ok(Number.isInteger(end.peakRssMb) && end.peakRssMb > 0, `peakRssMb ${end.peakRssMb}`);
   });
 
   it('--log-format json: a fatal error is a JSON line too', async () => {

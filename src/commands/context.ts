@@ -67,6 +67,8 @@ export async function forEachDay(
     failed: summary.failed.length,
     seconds: (Date.now() - started) / 1000,
     failedDays: summary.failed,
+    // the process's high-water mark so far, worker threads included
+    peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
   });
   return summary;
 }
