@@ -150,6 +150,16 @@ describe('output for terminals, cron and log shippers', () => {
     assert.match(r.stdout, /^download: 1 days done/);
   });
 
+  it("reports its own peak memory, not that of the process that started it", async () => {
+    // getrusage's maxrss would carry this parent's resident memory over into the child
+    const ballast = Buffer.alloc(600 * 1024 * 1024, 1);
+    const r = await world.cli(['merge', '--quiet']);
+    assert.equal(ballast.at(-1), 1);
+    assert.equal(r.code, 0, r.stderr);
+    const peak = Number(/peak memory (\d+) MB/.exec(r.stdout)?.[1]);
+    assert.ok(peak > 0 && peak < 600, `peak memory ${peak} MB`);
+  });
+
   it('--log-format json: one JSON object per line, for every event', async () => {
     const r = await world.cli(['run', '--log-format', 'json', '--verbose']);
     assert.equal(r.code, 0, r.stderr);

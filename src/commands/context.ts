@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Config } from '../config/load-config.js';
 import { errorMessage, FatalError } from '../errors.js';
 import type { CommandSummary, DayOutcome, Emit, Stage } from '../events.js';
@@ -67,8 +68,7 @@ export async function forEachDay(
     failed: summary.failed.length,
     seconds: (Date.now() - started) / 1000,
     failedDays: summary.failed,
-    // the process's high-water mark so far, worker threads included
-    peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+    peakRssMb: peakRssMb(),
   });
   return summary;
 }
@@ -77,6 +77,21 @@ function describeFailure(err: unknown): string {
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'ENOSPC') return `disk full (${errorMessage(err)}); free space in the work dir and run again`;
   return errorMessage(err);
+}
+
+/**
+ * The process's peak resident memory so far, worker threads included. On
+ * Linux from /proc (VmHWM): getrusage's maxrss also counts the memory of the
+ * parent that spawned us, as it was when it forked (a bench or a cron wrapper).
+ */
+function peakRssMb(): number {
+  try {
+    const hwm = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (hwm) return Math.round(Number(hwm[1]) / 1024);
+  } catch {
+    // not Linux
+  }
+  return Math.round(process.resourceUsage().maxRSS / 1024);
 }
 
 export const seconds = (t0: number) => Math.round((Date.now() - t0) / 1000);
