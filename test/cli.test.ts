@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -41,6 +41,22 @@ describe('help, version, mistakes', () => {
       assert.match(r.stdout, /Example:\n {2}sitewise-repartition /);
     });
   }
+  it('starts with its code cache missing or damaged, and writes a good one', async () => {
+    const cache = path.join(path.dirname(CLI), 'cli.cjs.v8-cache');
+    for (const damage of [() => writeFile(cache, 'not a V8 code cache'), () => rm(cache, { force: true })]) {
+      await damage();
+      const r = await run(['--version']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^\d+\.\d+\.\d+/);
+      const written = await readFile(cache);
+      assert.ok(written.length > 10_000 && !written.toString('latin1').startsWith('not a V8'), `cache of ${written.length} bytes`);
+    }
+    // and V8 takes it: a start with it writes nothing new
+    const before = (await stat(cache)).mtimeMs;
+    assert.equal((await run(['--version'])).code, 0);
+    assert.equal((await stat(cache)).mtimeMs, before);
+  });
+
   it('--version prints the package version', async () => {
     const pkg = JSON.parse(readFileSync(path.resolve(here, '../../package.json'), 'utf8')) as { version: string };
     assert.equal((await run(['--version'])).stdout.trim(), pkg.version);

@@ -1,5 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=8
-// (a smaller young generation than the default: peak memory stays well under 200 MB)
+// The CLI; dist/bin/sitewise-repartition.cjs (src/cli/launch.ts) starts it.
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError } from '../config/config-error.js';

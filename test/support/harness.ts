@@ -12,7 +12,7 @@ import type { SeriesSpec } from './generate-cold-tier.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The bin as installed: the bundle npm runs. */
-export const CLI = path.resolve(here, '../../bin/cli.cjs');
+export const CLI = path.resolve(here, '../../bin/sitewise-repartition.cjs');
 
 export interface CliResult {
   code: number | null;
