@@ -1,8 +1,8 @@
 /**
  * Reading a merge's inputs in groups: each group's files are read one after
  * the other into one slab, and those that can be block-copied are re-framed
- * there with the output's sync marker. Used on the reader thread and, for a
- * share of the groups, on the main thread (see mergeSameSchema).
+ * there with the output's sync marker. Used on the reader thread and, for the
+ * first group, on the main thread (see mergeSameSchema).
  */
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { OUTPUT_CODEC } from './codec.js';
