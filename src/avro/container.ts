@@ -100,16 +100,8 @@ export async function readHeader(reader: ByteReader, file: string): Promise<Cont
 }
 
 /** A 16-byte sync marker as four integers, for checking or writing one per block without a call into C++. */
-export function syncWords(sync: Buffer): [number, number, number, number] {
+function syncWords(sync: Buffer): [number, number, number, number] {
   return [sync.readUInt32LE(0), sync.readUInt32LE(4), sync.readUInt32LE(8), sync.readUInt32LE(12)];
-}
-
-/** Writes the sync marker `words` (see syncWords) at byte `at` of `view`. */
-export function writeSyncWords(view: DataView, at: number, [s0, s1, s2, s3]: readonly [number, number, number, number]): void {
-  view.setUint32(at, s0, true);
-  view.setUint32(at + 4, s1, true);
-  view.setUint32(at + 8, s2, true);
-  view.setUint32(at + 12, s3, true);
 }
 
 /** Where a varint read by longFrom ended. */
@@ -156,6 +148,38 @@ export function forEachBlock(buf: Buffer, start: number, header: ContainerHeader
     visit(count, pos, pos + size);
     pos += size + SYNC_SIZE;
   }
+}
+
+/** Where each block of the file being re-framed ends; reused (the function using it is synchronous). */
+let blockEnds = new Uint32Array(1024);
+
+/**
+ * Re-frames a whole file held in memory for a block copy: checks every block
+ * (as forEachBlock does) and only then writes `sync` over each block's sync
+ * marker, so a file that fails a check is left as it was read.
+ */
+export function reframeBlocks(buf: Buffer, start: number, header: ContainerHeader, file: string, sync: Buffer): { records: number; blocks: number } {
+  let records = 0;
+  let blocks = 0;
+  forEachBlock(buf, start, header, file, (count, _start, end) => {
+    if (blocks === blockEnds.length) {
+      const grown = new Uint32Array(blocks * 2);
+      grown.set(blockEnds);
+      blockEnds = grown;
+    }
+    blockEnds[blocks++] = end;
+    records += count;
+  });
+  const [s0, s1, s2, s3] = syncWords(sync);
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  for (let i = 0; i < blocks; i++) {
+    const at = blockEnds[i]!;
+    view.setUint32(at, s0, true);
+    view.setUint32(at + 4, s1, true);
+    view.setUint32(at + 8, s2, true);
+    view.setUint32(at + 12, s3, true);
+  }
+  return { records, blocks };
 }
 
 export interface BlockRef {

@@ -10,7 +10,7 @@ import { planGroups, readGroup, Reframer, sizesOf } from './read-group.js';
 import { ByteReader } from './byte-reader.js';
 import { decompressBlock, OUTPUT_CODEC, SUPPORTED_CODECS } from './codec.js';
 import { convertBlock } from './convert-block.js';
-import { ContainerWriter, forEachBlock, parseWholeHeader, readBlocks, readHeader, SYNC_SIZE, syncWords, writeSyncWords, type ContainerHeader } from './container.js';
+import { ContainerWriter, parseWholeHeader, readBlocks, readHeader, reframeBlocks, SYNC_SIZE, type ContainerHeader } from './container.js';
 
 export interface MergeInput {
   /** Local file to read. */
@@ -180,15 +180,12 @@ class OutputFile {
   readonly result: MergeResult = { records: 0, blocks: 0, bytesIn: 0, bytesOut: 0, path: 'block-copy' };
   private readonly checks = new Set<Promise<void>>();
   private failure: Error | undefined;
-  private readonly syncWords: [number, number, number, number];
 
   private constructor(
     private readonly fh: FileHandle,
     readonly writer: ContainerWriter,
     private readonly options: MergeOptions,
-  ) {
-    this.syncWords = syncWords(options.sync);
-  }
+  ) {}
 
   static async create(outFile: string, schemaText: string, options: MergeOptions): Promise<OutputFile> {
     const fh = await open(outFile, 'w');
@@ -208,13 +205,10 @@ class OutputFile {
     if ('stream' in opened) {
       await this.appendStream(opened.stream, header, name, readerSchema);
     } else if (header.codec === OUTPUT_CODEC && !readerSchema) {
-      // The hot path: re-frame the blocks in place with our sync marker and write them as one piece.
+      // A block copy: re-frame the blocks in place with our sync marker and write them as one piece.
       const buf = opened.whole;
-      const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-      forEachBlock(buf, headerLength, header, name, (count, _start, dataEnd) => {
-        writeSyncWords(view, dataEnd, this.syncWords);
-        this.count(count);
-      });
+      const { records, blocks } = reframeBlocks(buf, headerLength, header, name, this.options.sync);
+      this.count(records, blocks);
       this.writer.writeRaw(buf.subarray(headerLength));
       if (this.options.checkCrc) {
         this.writer.flush(); // written, so the bytes can go to a worker for the CRC checks
@@ -236,8 +230,7 @@ class OutputFile {
   /** Appends an input the reader thread has checked and re-framed with our sync marker. */
   appendFramed(blocks: Buffer, framed: { bytes: number; records: number; blocks: number }): void {
     this.writer.writeRaw(blocks);
-    this.result.records += framed.records;
-    this.result.blocks += framed.blocks;
+    this.count(framed.records, framed.blocks);
     this.result.bytesIn += framed.bytes;
     this.options.onInput?.(framed.records, framed.bytes);
   }
@@ -260,9 +253,9 @@ class OutputFile {
     }
   }
 
-  private count(records: number): void {
+  private count(records: number, blocks = 1): void {
     this.result.records += records;
-    this.result.blocks += 1;
+    this.result.blocks += blocks;
   }
 
   /** Hands a copied file's blocks to the worker threads for their CRC checks; waits when too many are queued. */

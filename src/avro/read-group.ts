@@ -6,7 +6,7 @@
  */
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { OUTPUT_CODEC } from './codec.js';
-import { forEachBlock, parseWholeHeader, SYNC_SIZE, syncWords, writeSyncWords } from './container.js';
+import { parseWholeHeader, reframeBlocks, SYNC_SIZE } from './container.js';
 
 /** Files for a reader: paths joined with NUL (one string clones far faster than thousands) and their expected sizes. */
 export interface FileList {
@@ -64,12 +64,10 @@ export function planGroups(sizes: ArrayLike<number>, slabBytes: number): Group[]
 export class Reframer {
   private prefix: Buffer | undefined;
   private copyable = false;
-  private readonly words: [number, number, number, number];
-  /** Where each block of the current file ends (its sync marker starts); reused. */
-  private ends = new Uint32Array(1024);
+  private readonly sync: Buffer;
 
   constructor(sync: Uint8Array) {
-    this.words = syncWords(Buffer.from(sync.buffer, sync.byteOffset, sync.byteLength));
+    this.sync = Buffer.from(sync.buffer, sync.byteOffset, sync.byteLength);
   }
 
   /** Where the re-framed blocks of `buf` (a whole file) start and what they hold; undefined: left as read. */
@@ -86,26 +84,12 @@ export class Reframer {
     }
     const n = this.prefix.length;
     if (!this.copyable || buf.length < n + SYNC_SIZE || buf.compare(this.prefix, 0, n, 0, n) !== 0) return undefined;
-    // every block checked before any sync marker is overwritten, so a bad file is left as read
-    let records = 0;
-    let blocks = 0;
     const header = { schemaText: '', codec: OUTPUT_CODEC, sync: buf.subarray(n, n + SYNC_SIZE) };
     try {
-      forEachBlock(buf, n + SYNC_SIZE, header, '', (count, _start, end) => {
-        if (blocks === this.ends.length) {
-          const grown = new Uint32Array(blocks * 2);
-          grown.set(this.ends);
-          this.ends = grown;
-        }
-        this.ends[blocks++] = end;
-        records += count;
-      });
+      return { start: n + SYNC_SIZE, ...reframeBlocks(buf, n + SYNC_SIZE, header, '', this.sync) };
     } catch {
-      return undefined;
+      return undefined; // left as read: the main thread reports what is wrong with it
     }
-    const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-    for (let i = 0; i < blocks; i++) writeSyncWords(view, this.ends[i]!, this.words);
-    return { start: n + SYNC_SIZE, records, blocks };
   }
 }
 
