@@ -161,11 +161,13 @@ describe('config loader', () => {
       s3_buckets: { cold_tier_bucket_name: 'cold-bucket', cold_tier_bucket_data_prefix: '/raw/' },
       date_range: { date_start: '2023-02-30', date_end: '2023-01-01' },
       timeseries_typ: 'ALL',
+      local_dirz: { work_dir: '/w' },
     });
     assert.ok(p.some((m) => /s3_buckets\.repartitioned_bucket_name: missing/.test(m)), p.join('\n'));
     assert.ok(p.some((m) => /date_range\.date_start: '2023-02-30' is not a day; expected YYYY-MM-DD/.test(m)));
     assert.ok(p.some((m) => /cold_tier_bucket_data_prefix: '\/raw\/' starts with '\/'/.test(m)));
     assert.ok(p.some((m) => /timeseries_typ: unknown key; did you mean 'timeseries_type'\?/.test(m)));
+    assert.ok(p.some((m) => /local_dirz: unknown key; did you mean 'local_dirs'\?/.test(m)), p.join('\n'));
     assert.ok(p.every((m) => m.startsWith('/c.yml: ')));
   });
   it('rejects a start after the end', () => {

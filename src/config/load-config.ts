@@ -5,6 +5,9 @@ import { compareDays, isoDay, parseIsoDay, type Day } from '../partition/day.js'
 import { ConfigError } from './config-error.js';
 import { KEYS, type KeyPath } from './schema.js';
 
+/** The sections of keys (s3_buckets, local_dirs, ...). */
+const SECTIONS = new Set(KEYS.filter((k) => k.path.includes('.')).map((k) => k.path.split('.')[0]!));
+
 export type TimeseriesType = 'ASSOCIATED' | 'DISASSOCIATED' | 'ALL';
 
 export interface Config {
@@ -172,13 +175,12 @@ function collectValues(doc: unknown, problems: string[]): Map<string, unknown> {
     problems.push('the file must be a YAML mapping of keys (see config.yml in the project)');
     return values;
   }
-  const sections = new Set(KEYS.filter((k) => k.path.includes('.')).map((k) => k.path.split('.')[0]!));
   const set = (keyPath: string, value: unknown, written: string) => {
     if (values.has(keyPath)) problems.push(`${written}: set twice (also as ${keyPath} or one of its flat names)`);
     values.set(keyPath, value);
   };
   for (const [name, value] of Object.entries(doc)) {
-    if (sections.has(name)) {
+    if (SECTIONS.has(name)) {
       if (value === null) continue;
       if (!isPlainObject(value)) {
         problems.push(`${name}: expected a section of keys, got ${JSON.stringify(value)}`);
@@ -202,7 +204,10 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-export function didYouMean(name: string, candidates: readonly string[] = KEYS.flatMap((k) => [k.path, ...k.flat])): string {
+/** Every name a config file may use: key paths, their flat names, and the sections that hold keys. */
+const KNOWN_NAMES = [...KEYS.flatMap((k) => [k.path, ...k.flat]), ...SECTIONS];
+
+export function didYouMean(name: string, candidates: readonly string[] = KNOWN_NAMES): string {
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const c of candidates) {
