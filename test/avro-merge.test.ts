@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { closeSync, openSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import avro from 'avsc';
+import { ContainerWriter } from '../src/avro/container.js';
 import { mergeFiles, type MergeInput } from '../src/avro/merge-files.js';
 import { recordsOf } from './support/harness.js';
 import { breakFirstCrc, decodeAvro, encodeAvro, generateDay, makeSeries, RAW_SCHEMA, recordKey, type ColdObject, type RawDatum } from './support/generate-cold-tier.js';
@@ -140,5 +143,21 @@ describe('mergeFiles', () => {
     const merged = await decodeAvro(await readFile(out));
     assert.deepEqual(merged.schema, avro.Type.forSchema(RAW_SCHEMA as unknown as avro.Schema).schema());
     assert.deepEqual(sortedKeys(merged.records), sortedKeys([...current, ...oldObjects].flatMap((o) => o.records)));
+  });
+
+  it('writes every byte in order when pieces straddle its per-call write size (128 KiB)', async () => {
+    const file = path.join(dir, 'writer.avro');
+    const fd = openSync(file, 'w');
+    const writer = new ContainerWriter(fd, SYNC);
+    writer.writeHeader('"null"', 'null');
+    writer.flush();
+    const header = await readFile(file);
+    const pieces = [1, 200 * 1024, 3, 128 * 1024, 1024 * 1024 + 7, 5, 64 * 1024].map((n) => randomBytes(n));
+    for (const p of pieces) writer.writeRaw(p);
+    writer.flush();
+    closeSync(fd);
+    const written = await readFile(file);
+    assert.equal(writer.bytesWritten, written.length);
+    assert.ok(written.equals(Buffer.concat([header, ...pieces])));
   });
 });

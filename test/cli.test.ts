@@ -86,6 +86,7 @@ describe('help, version, mistakes', () => {
   it('a missing config file is named, exit 2', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'cli-'));
     const r = await run(['merge'], dir);
+    await rm(dir, { recursive: true, force: true });
     assert.equal(r.code, 2);
     assert.match(r.stderr, /^config error: config file .*\/config\.yml: no such file \(pass --config <file>/);
   });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -178,5 +178,6 @@ describe('config loader', () => {
     await assert.rejects(loadConfig({ config: path.join(dir, 'nope.yml') }, []), /nope\.yml: no such file/);
     await writeFile(path.join(dir, 'bad.yml'), 's3_buckets:\n  cold_tier_bucket_name: [unclosed\n');
     await assert.rejects(loadConfig({ config: path.join(dir, 'bad.yml') }, []), /bad\.yml line \d+: not valid YAML/);
+    await rm(dir, { recursive: true, force: true });
   });
 });
