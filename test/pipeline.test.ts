@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { coldKey, dayStartSeconds, generateDay, makeSeries, type ColdObject } from './support/generate-cold-tier.js';
 import { recordSet, recordsOf, startWorld, type World } from './support/harness.js';
+import { batchHash, mergedFileName, type DownloadManifest, type MergedBatch } from '../src/partition/local-day.js';
 
 const DAY1 = { year: 2024, month: 3, day: 1 };
 const DAY2 = { year: 2024, month: 3, day: 2 };
@@ -47,11 +48,21 @@ describe('download, merge, upload end to end', () => {
     assert.ok(world.sitewise.requests.every((r) => r.type === 'ASSOCIATED' && r.maxResults === 250));
     const raw1 = await readdir(path.join(world.workDir, 'raw', '2024-3-1'));
     assert.ok(raw1.includes('manifest.json') && raw1.includes('timeseries-new.txt'));
+    // The manifest carries its inputs' hash; day 2's is taken out, as in a manifest of an older download:
+    // merge names both days' files after the hash of their inputs either way.
+    const manifestFile = (day: string) => path.join(world.workDir, 'raw', day, 'manifest.json');
+    const manifests = await Promise.all(['2024-3-1', '2024-3-2'].map(async (d) => JSON.parse(await readFile(manifestFile(d), 'utf8')) as DownloadManifest));
+    for (const m of manifests) assert.deepEqual(m.hash, { format: 1, value: batchHash(m.objects) });
+    await writeFile(manifestFile('2024-3-2'), JSON.stringify({ ...manifests[1], hash: undefined }));
 
     const mg = await world.cli(['merge']);
     assert.equal(mg.code, 0, mg.stderr);
     assert.match(mg.stdout, /2024-3-1: \*\* Merge Time: \d+ secs \*\*/);
     assert.match(mg.stdout, /2024-3-2: \*\* Merge Time: \d+ secs \*\*/);
+    for (const [i, d] of ['2024-3-1', '2024-3-2'].entries()) {
+      const batch = JSON.parse(await readFile(path.join(world.workDir, 'merged', d, 'batch.json'), 'utf8')) as MergedBatch;
+      assert.equal(batch.file, mergedFileName(batchHash(manifests[i]!.objects)));
+    }
 
     const up = await world.cli(['upload']);
     assert.equal(up.code, 0, up.stderr);

@@ -8,7 +8,7 @@ import { adoptOriginal } from '../ledger/adopt-original.js';
 import { formatIndex, mergedObjects, readIndex, readLedger, writeLedger, type Ledger } from '../ledger/ledger.js';
 import { mapLimit } from '../limit.js';
 import { dayFolderName, dayPrefix, daysDescending, isoDay, type Day } from '../partition/day.js';
-import { localName, MANIFEST_FILE, rawDayDir, writeFileAtomic, type DownloadManifest } from '../partition/local-day.js';
+import { batchHash, FORMAT_VERSION, localName, MANIFEST_FILE, rawDayDir, writeFileAtomic, type DownloadManifest } from '../partition/local-day.js';
 import { selectObjects, type Selection } from '../partition/select-objects.js';
 import type { ObjectInfo } from '../s3/bucket.js';
 import { need, forEachDay, seconds, type Context } from './context.js';
@@ -131,7 +131,8 @@ async function fetchSelected(ctx: Context, day: Day, dir: string, plan: DayPlan,
     doneBytes += o.size;
     emit({ type: 'progress', stage: 'download', day: isoDay(day), doneObjects, totalObjects: objects.length, doneBytes, totalBytes });
   });
-  const manifest: DownloadManifest = { day: dayFolderName(day), coldBucket: cold.name, objects, previousIds: plan.previousIds };
+  const hash = { format: FORMAT_VERSION, value: batchHash(objects) };
+  const manifest: DownloadManifest = { day: dayFolderName(day), coldBucket: cold.name, objects, previousIds: plan.previousIds, hash };
   await writeFileAtomic(path.join(dir, MANIFEST_FILE), JSON.stringify(manifest));
 }
 

@@ -7,9 +7,9 @@ import type { CommandSummary, DayOutcome } from '../events.js';
 import { formatIndex } from '../ledger/ledger.js';
 import { compareDays, isoDay, parseDayFolderName, type Day } from '../partition/day.js';
 import {
-  batchHash,
   BATCH_FILE,
   MANIFEST_FILE,
+  manifestHash,
   mergedDayDir,
   mergedFileName,
   rawDayDir,
@@ -62,7 +62,7 @@ export async function mergeDay(ctx: Context, day: Day, options: MergeCommandOpti
     return { status: 'skipped', reason: 'download incomplete' };
   }
   const outDir = mergedDayDir(config, day);
-  const hash = batchHash(manifest.objects);
+  const hash = manifestHash(manifest);
   const file = mergedFileName(hash);
   const existing = await readJson<MergedBatch>(path.join(outDir, BATCH_FILE));
   if (existing?.file === file && (await stat(path.join(outDir, file)).catch(() => undefined))) {

@@ -17,6 +17,8 @@ export interface DownloadManifest {
   coldBucket: string;
   objects: (SelectedObject & { file: string })[];
   previousIds: string[];
+  /** batchHash(objects) under FORMAT_VERSION `format`, so merge need not sort and hash them again (absent in older manifests). */
+  hash?: { format: number; value: string };
 }
 
 /** Written by merge beside the merged file: upload's input and the ledger entry to commit. */
@@ -57,6 +59,11 @@ export function mergedFileName(hash: string): string {
 }
 
 export const MERGED_NAME = /^merged_series_v\d+-[0-9a-f]{24}\.avro$/;
+
+/** The manifest's stored hash if it was made under this FORMAT_VERSION, else computed. */
+export function manifestHash(manifest: DownloadManifest): string {
+  return manifest.hash?.format === FORMAT_VERSION ? manifest.hash.value : batchHash(manifest.objects);
+}
 
 export function batchHash(objects: readonly SelectedObject[]): string {
   const lines = objects.map((o) => `${o.key}\t${o.etag}\t${o.size}`).sort();
