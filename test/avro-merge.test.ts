@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import avro from 'avsc';
 import { ContainerWriter } from '../src/avro/container.js';
 import { mergeFiles, type MergeInput } from '../src/avro/merge-files.js';
+import { isRunning, prestartReader } from '../src/avro/read-ahead.js';
 import { recordsOf } from './support/harness.js';
 import { breakFirstCrc, decodeAvro, encodeAvro, generateDay, makeSeries, RAW_SCHEMA, recordKey, type ColdObject, type RawDatum } from './support/generate-cold-tier.js';
 
@@ -30,6 +31,12 @@ async function writeInputs(objects: { key: string; body: Buffer }[]): Promise<Me
       return { file, name: o.key };
     }),
   );
+}
+
+/** A reader thread that has started, so that a merge hands it every group after the first at once. */
+async function readerStarted(): Promise<void> {
+  const reader = prestartReader();
+  while (!isRunning(reader)) await new Promise((resolve) => setTimeout(resolve, 5));
 }
 
 function sortedKeys(records: RawDatum[]): string[] {
@@ -61,11 +68,14 @@ describe('mergeFiles', () => {
     const objects = await generateDay(makeSeries({ associated: 6, disassociated: 2 }, 7), DAY);
     const inputs = await writeInputs(objects);
     const largest = Math.max(...objects.map((o) => o.body.length));
-    // slabs that hold one or two inputs: they are reused many times over
+    // slabs that hold one or two inputs: they are reused many times over, on the reader thread or on this one
+    await readerStarted();
     const slabbed = await mergeFiles(inputs, path.join(dir, 'slabs.avro'), { sync: SYNC, slabBytes: largest * 2 + 2 });
+    await mergeFiles(inputs, path.join(dir, 'slabs-here.avro'), { sync: SYNC, slabBytes: largest * 2 + 2, readerThread: false });
     await mergeFiles(inputs, path.join(dir, 'own.avro'), { sync: SYNC, checkCrc: true });
     assert.equal(slabbed.records, recordsOf(objects).length);
     assert.deepEqual(await readFile(path.join(dir, 'slabs.avro')), await readFile(path.join(dir, 'own.avro')));
+    assert.deepEqual(await readFile(path.join(dir, 'slabs-here.avro')), await readFile(path.join(dir, 'own.avro')));
     assert.deepEqual(sortedKeys((await decodeAvro(await readFile(path.join(dir, 'slabs.avro')))).records), sortedKeys(recordsOf(objects)));
   });
 
@@ -75,6 +85,7 @@ describe('mergeFiles', () => {
     const syncMarkers = (body: Buffer) => body.toString('latin1').split(body.subarray(-16).toString('latin1')).length - 1;
     assert.ok(objects.every((o) => syncMarkers(o.body) >= 3));
     // slabs of one or two inputs: the first group is read on the main thread, the others on the reader thread
+    // (once it has started; or on the main thread too, without one)
     const slabBytes = Math.max(...objects.map((o) => o.body.length)) * 2 + 2;
     const breaks = {
       'last sync marker': (body: Buffer) => Buffer.concat([body.subarray(0, -1), Buffer.from([body.at(-1)! ^ 0xff])]),
@@ -88,7 +99,9 @@ describe('mergeFiles', () => {
           (err: Error) => err.message,
         );
         assert.match(alone, new RegExp(`^${objects[at]!.key}: (corrupt|truncated): block at byte \\d+`), `${what} at ${at}`);
+        await readerStarted(); // (a failed job's reader thread is stopped)
         await assert.rejects(mergeFiles(inputs, path.join(dir, 'bad.avro'), { sync: SYNC, slabBytes }), (err: Error) => err.message === alone, `${what} at ${at}`);
+        await assert.rejects(mergeFiles(inputs, path.join(dir, 'bad.avro'), { sync: SYNC, slabBytes, readerThread: false }), (err: Error) => err.message === alone, `${what} here at ${at}`);
       }
     }
   });

@@ -5,7 +5,7 @@ import type avro from 'avsc';
 import { mapLimit } from '../limit.js';
 import { AvroFormatError } from './avro-format-error.js';
 import { blockPool } from './block-pool.js';
-import { readAhead, type ReadSlab } from './read-ahead.js';
+import { giveBack, isRunning, readAhead, takeReader, type ReadSlab } from './read-ahead.js';
 import { planGroups, readGroup, Reframer, sizesOf } from './read-group.js';
 import { ByteReader } from './byte-reader.js';
 import { decompressBlock, OUTPUT_CODEC, SUPPORTED_CODECS } from './codec.js';
@@ -46,6 +46,8 @@ export interface MergeOptions {
   wholeFileMax?: number;
   /** Size of each of the reused buffers small inputs are read ahead into (default 4 MiB). */
   slabBytes?: number;
+  /** false: read every input on this thread, without a reader thread (default: one is used once it has started). */
+  readerThread?: boolean;
   /** Called after each input with its records and bytes. */
   onInput?: (records: number, bytesIn: number) => void;
 }
@@ -318,30 +320,45 @@ async function mergeSameSchema(inputs: MergeInput[], outFile: string, options: M
       for (const input of inputs) if (!(await append(input, undefined))) return undefined;
       return await out!.finish();
     }
-    // Inputs are read and re-framed a slab's worth (a group) at a time: the first group here, while the
-    // reader thread takes its job, the rest there. (A larger share here was measured: no faster on 2 cores.)
+    // Inputs are read and re-framed a slab's worth (a group) at a time, by the reader thread while this
+    // one writes. This thread reads the first group itself, and more while the reader thread is still
+    // starting (tens of ms: a small day may be done by then). (A larger share here was measured: no
+    // faster on 2 cores.)
     const slabBytes = Math.min(wholeFileMax + 1, options.slabBytes ?? SLAB_BYTES);
     const paths = inputs.map((input) => input.file);
     const sizes = sizesOf(inputs);
-    const [first, ...rest] = planGroups(sizes, slabBytes);
-    const ahead = rest.length ? readAhead({ files: { paths: paths.join('\0'), sizes }, groups: rest, slabBytes, sync: options.sync }, () => out?.writer.flush()) : undefined;
-    const slab = new ArrayBuffer(slabBytes);
-    let read: ReadSlab | undefined = { slab, entries: readGroup(paths, sizes, first!, slab, new Reframer(options.sync)) };
-    let appended = 0;
-    try {
-      for (; read; read = (await ahead?.next())?.value) {
-        for (const e of read.entries) {
-          if (e.index !== appended++) throw new Error(`internal: input ${e.index} read out of order`);
-          const input = inputs[e.index]!;
-          if ('error' in e) throw Object.assign(new Error(e.error.message), { code: e.error.code });
-          const bytes = 'tooLarge' in e ? undefined : Buffer.from(read.slab, e.start, e.end - e.start);
-          // a framed input's header equals one appended before it (each reader leaves its first as read), so `out` exists
-          if (bytes && 'framed' in e && e.framed) out!.appendFramed(bytes, e.framed);
-          else if (!(await append(input, bytes))) return undefined;
+    const groups = planGroups(sizes, slabBytes);
+    const reader = groups.length > 1 && options.readerThread !== false ? takeReader() : undefined;
+    const release = () => out?.writer.flush();
+    async function* groupsRead(): AsyncGenerator<ReadSlab, undefined, undefined> {
+      const slab = new ArrayBuffer(slabBytes);
+      const reframer = new Reframer(options.sync);
+      let next = 0;
+      let handedOver = false;
+      try {
+        do {
+          if (next > 0) release(); // the slab is read into again
+          yield { slab, entries: readGroup(paths, sizes, groups[next++]!, slab, reframer) };
+        } while (next < groups.length && !(reader && isRunning(reader)));
+        if (reader && next < groups.length) {
+          handedOver = true;
+          yield* readAhead(reader, { files: { paths: paths.join('\0'), sizes }, groups: groups.slice(next), slabBytes, sync: options.sync }, release);
         }
+      } finally {
+        if (reader && !handedOver) giveBack(reader);
       }
-    } finally {
-      await ahead?.return(undefined);
+    }
+    let appended = 0;
+    for await (const read of groupsRead()) {
+      for (const e of read.entries) {
+        if (e.index !== appended++) throw new Error(`internal: input ${e.index} read out of order`);
+        const input = inputs[e.index]!;
+        if ('error' in e) throw Object.assign(new Error(e.error.message), { code: e.error.code });
+        const bytes = 'tooLarge' in e ? undefined : Buffer.from(read.slab, e.start, e.end - e.start);
+        // a framed input's header equals one appended before it (each reader leaves its first as read), so `out` exists
+        if (bytes && 'framed' in e && e.framed) out!.appendFramed(bytes, e.framed);
+        else if (!(await append(input, bytes))) return undefined;
+      }
     }
     if (appended !== inputs.length) throw new Error(`internal: ${inputs.length - appended} inputs were not read`);
     return await out!.finish();

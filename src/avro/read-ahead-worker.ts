@@ -3,8 +3,10 @@
  * slab (see read-group.ts), and hands each slab to the main thread, which
  * hands it back once used. Messages in: `{ job }` to start, `{ slab }`
  * returning one. Out: `{ slab, entries }` per group, then `{ done: true }`.
+ * Once it listens it sets `workerData.running` (shared memory: the main
+ * thread, busy reading groups itself meanwhile, checks it between groups).
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { readGroup, Reframer, type Entry, type FileList, type Group } from './read-group.js';
 
 export interface ReadJob {
@@ -51,3 +53,6 @@ parentPort!.on('message', (message: { job: ReadJob } | { slab: ArrayBuffer }) =>
     wake?.();
   }
 });
+
+// ready for a job: the main thread reads groups itself until then
+Atomics.store((workerData as { running: Int32Array }).running, 0, 1);

@@ -5,18 +5,40 @@ import type { Entry } from './read-group.js';
 /** Slabs per reader: one being filled, one being used, two ready. */
 const SLABS = 4;
 
-/** Reader threads between jobs; unreferenced, so they never hold the process open. */
-const idle: Worker[] = [];
-
-function spawn(): Worker {
-  const worker = new Worker(new URL('./read-ahead-worker.js', import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: 4 } });
-  worker.unref();
-  return worker;
+/** A reader thread and a flag it sets once it is running (its start-up takes tens of ms). */
+export interface ReaderThread {
+  worker: Worker;
+  running: Int32Array;
 }
 
-/** Starts a reader thread now, so that its start-up (tens of ms) overlaps the caller's own. */
-export function prestartReader(): void {
+/** Reader threads between jobs; unreferenced, so they never hold the process open. */
+const idle: ReaderThread[] = [];
+
+function spawn(): ReaderThread {
+  const running = new Int32Array(new SharedArrayBuffer(4));
+  const worker = new Worker(new URL('./read-ahead-worker.js', import.meta.url), { workerData: { running }, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
+  worker.unref();
+  return { worker, running };
+}
+
+/** Starts a reader thread now (unless one is idle), so that its start-up overlaps the caller's own. */
+export function prestartReader(): ReaderThread {
   if (idle.length === 0) idle.push(spawn());
+  return idle.at(-1)!;
+}
+
+/** A reader thread for one job (one started earlier if there is one); give it back if it was not used. */
+export function takeReader(): ReaderThread {
+  return idle.pop() ?? spawn();
+}
+
+export function giveBack(reader: ReaderThread): void {
+  idle.push(reader);
+}
+
+/** Whether the reader thread can start on a job at once. */
+export function isRunning(reader: ReaderThread): boolean {
+  return Atomics.load(reader.running, 0) === 1;
 }
 
 /** One group read by the reader thread: `slab` holds the bytes its entries point at. */
@@ -26,14 +48,14 @@ export interface ReadSlab {
 }
 
 /**
- * The groups of `job`, in order, read ahead on a worker thread into a few
+ * The groups of `job`, in order, read ahead on a reader thread into a few
  * reused slabs (see read-group.ts): opening, reading and re-framing thousands
  * of small files runs on one core while the caller writes on the other. A
  * yielded slab is valid until the next one is asked for, and `release` runs
  * before it is handed back (the caller writes out what still points into it).
  */
-export async function* readAhead(job: Omit<ReadJob, 'slabs'>, release: () => void): AsyncGenerator<ReadSlab, undefined, undefined> {
-  const worker = idle.pop() ?? spawn();
+export async function* readAhead(reader: ReaderThread, job: Omit<ReadJob, 'slabs'>, release: () => void): AsyncGenerator<ReadSlab, undefined, undefined> {
+  const { worker } = reader;
   const queue: ReaderMessage[] = [];
   let failure: Error | undefined;
   let wake: (() => void) | undefined;
@@ -64,7 +86,7 @@ export async function* readAhead(job: Omit<ReadJob, 'slabs'>, release: () => voi
     }
   } finally {
     worker.off('message', onMessage).off('error', onError).off('exit', onExit).unref();
-    if (done) idle.push(worker);
+    if (done) idle.push(reader);
     else void worker.terminate();
   }
 }
