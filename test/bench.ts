@@ -5,7 +5,7 @@
  * records/s, MB/s, peak RSS, and the ratios to a byte-copy floor (cat of the
  * same files into one file) and to rclone (same number of parallel transfers),
  * all measured in the same run on the same data. Download (with rclone) runs
- * `--repeat` times, cat and merge (quick) at least 5 times after one round not
+ * `--repeat` times, cat and merge (quick) at least 7 times after one round not
  * counted, interleaved, and the medians are compared: a shared machine's noise
  * moves single runs by a third.
  * Each timed step starts after a `sync`, so none pays for writing back what the
@@ -193,7 +193,7 @@ try {
     });
   const cats: Measure[] = [];
   const merges: Measure[] = [];
-  const copyRepeat = Math.max(5, repeat);
+  const copyRepeat = Math.max(7, repeat);
   // round 0 is not counted: it brings the files into the page cache (and this VM's memory into use) for both
   for (let i = 0; i <= copyRepeat; i++) {
     await rm(path.join(world.workDir, 'merged'), { recursive: true, force: true });
