@@ -83,6 +83,21 @@ describe('help, version, mistakes', () => {
     assert.equal(r.code, 0);
     assert.doesNotMatch(r.stdout, /no-crc-check/);
   });
+  it('the bin starts from any POSIX sh (busybox sh too, where installed), giving Node its flag and every argument as is', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'bin-'));
+    // a `node` first on PATH that prints what it was given, one argument a line
+    await writeFile(path.join(dir, 'node'), '#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done\n', { mode: 0o755 });
+    const env = { ...process.env, PATH: `${dir}:${process.env.PATH ?? ''}` };
+    const busybox = await promisify(execFile)('busybox', ['true']).then(() => true, () => false);
+    const args = ['merge', 'a b', '$HOME', '*', ''];
+    for (const [cmd, ...before] of [[CLI], ['sh', CLI], ...(busybox ? [['busybox', 'sh', CLI]] : [])]) {
+      const { stdout } = await promisify(execFile)(cmd!, [...before, ...args], { env });
+      assert.deepEqual(stdout.split('\n').slice(0, -1), ['--max-semi-space-size=8', CLI, ...args], cmd);
+    }
+    await rm(dir, { recursive: true, force: true });
+    const real = await promisify(execFile)(CLI, ['--version']);
+    assert.match(real.stdout, /^\d+\.\d+\.\d+\n$/);
+  });
   it('a missing config file is named, exit 2', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'cli-'));
     const r = await run(['merge'], dir);

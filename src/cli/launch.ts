@@ -1,5 +1,6 @@
-#!/usr/bin/env -S node --max-semi-space-size=8
-// (a smaller young generation than the default: peak memory stays well under 200 MB)
+#!/bin/sh
+// (bundle.mjs puts the line that starts Node after this one: it gives Node a smaller young
+// generation than the default, so peak memory stays well under 200 MB)
 /**
  * The bin. Runs the bundled CLI (cli.cjs beside it) through a V8 code cache
  * kept next to it, so every start after the first skips compiling the bundle:
