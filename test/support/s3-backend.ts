@@ -22,6 +22,9 @@ export interface S3Backend {
   /** Environment for a child process (the CLI) to reach this server. */
   env: Record<string, string>;
   createBucket(label: string): Promise<string>;
+  /** Stops the server process and starts it again on the same port and data (s3rver; RGW: nothing). */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -41,6 +44,8 @@ export async function startS3(): Promise<S3Backend> {
   let accessKeyId: string;
   let secretAccessKey: string;
   let stopServer = async () => {};
+  let pause = async () => {};
+  let resume = async () => {};
   if (kind === 'rgw') {
     const { S3_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY } = process.env;
     if (!S3_ENDPOINT || !AWS_ACCESS_KEY_ID || !AWS_SECRET_ACCESS_KEY) {
@@ -49,9 +54,13 @@ export async function startS3(): Promise<S3Backend> {
     [endpoint, accessKeyId, secretAccessKey] = [S3_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY];
   } else {
     const dir = await mkdtemp(path.join(os.tmpdir(), 's3rver-'));
-    const { child, port } = await spawnS3rver(dir);
+    let { child, port } = await spawnS3rver(dir);
     endpoint = `http://127.0.0.1:${port}`;
     [accessKeyId, secretAccessKey] = ['S3RVER', 'S3RVER'];
+    pause = () => stopChild(child);
+    resume = async () => {
+      ({ child, port } = await spawnS3rver(dir, port));
+    };
     stopServer = async () => {
       await stopChild(child);
       await rm(dir, { recursive: true, force: true });
@@ -83,6 +92,8 @@ export async function startS3(): Promise<S3Backend> {
       await client.send(new CreateBucketCommand({ Bucket: name }));
       return name;
     },
+    pause,
+    resume,
     async stop() {
       client.destroy();
       await stopServer();
