@@ -62,8 +62,11 @@ function measure(cmd: string, args: string[], env: Record<string, string>, cwd: 
   execFileSync('sync');
   return new Promise((resolve) => {
     const t0 = process.hrtime.bigint();
-    // rclone fails on AWS_CA_BUNDLE with a plain-http endpoint; nothing here uses TLS.
-    const { AWS_CA_BUNDLE: _ca, ...inherited } = process.env;
+    // Nothing here uses TLS (the servers are plain HTTP on loopback), so no CA bundle is passed on:
+    // rclone fails on AWS_CA_BUNDLE with a plain-http endpoint, and Node reads NODE_EXTRA_CA_CERTS
+    // at every start (a 220 KB bundle cost 80 ms of each run on the machine the README's figures
+    // come from, where it is set for a proxy; a host without one does not pay that).
+    const { AWS_CA_BUNDLE: _ca, NODE_EXTRA_CA_CERTS: _nodeCa, ...inherited } = process.env;
     const child = spawn(cmd, args, { cwd, env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
