@@ -90,11 +90,14 @@ describe('help, version, mistakes', () => {
     const env = { ...process.env, PATH: `${dir}:${process.env.PATH ?? ''}` };
     const busybox = await promisify(execFile)('busybox', ['true']).then(() => true, () => false);
     const args = ['merge', 'a b', '$HOME', '*', ''];
-    for (const [cmd, ...before] of [[CLI], ['sh', CLI], ...(busybox ? [['busybox', 'sh', CLI]] : [])]) {
-      const { stdout } = await promisify(execFile)(cmd!, [...before, ...args], { env });
-      assert.deepEqual(stdout.split('\n').slice(0, -1), ['--max-semi-space-size=8', CLI, ...args], cmd);
+    try {
+      for (const [cmd, ...before] of [[CLI], ['sh', CLI], ...(busybox ? [['busybox', 'sh', CLI]] : [])]) {
+        const { stdout } = await promisify(execFile)(cmd!, [...before, ...args], { env });
+        assert.deepEqual(stdout.split('\n').slice(0, -1), ['--max-semi-space-size=8', CLI, ...args], cmd);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
-    await rm(dir, { recursive: true, force: true });
     const real = await promisify(execFile)(CLI, ['--version']);
     assert.match(real.stdout, /^\d+\.\d+\.\d+\n$/);
   });
