@@ -15,7 +15,7 @@ export interface ReadJob {
   slabBytes: number;
   slabs: number;
   /** The output's sync marker: re-frame the files that can be copied block by block. */
-  sync?: Uint8Array;
+  sync: Uint8Array;
 }
 
 export type ReaderMessage = { slab: ArrayBuffer; entries: Entry[] } | { done: true };
@@ -35,7 +35,7 @@ async function run(job: ReadJob): Promise<void> {
   free.push(...kept.slice(0, job.slabs));
   while (free.length < job.slabs) free.push(new ArrayBuffer(job.slabBytes));
   const paths = job.files.paths.split('\0');
-  const reframer = job.sync && new Reframer(job.sync);
+  const reframer = new Reframer(job.sync);
   for (const group of job.groups) {
     const slab = await take();
     const entries = readGroup(paths, job.files.sizes, group, slab, reframer);

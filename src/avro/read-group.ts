@@ -1,8 +1,9 @@
 /**
  * Reading a merge's inputs in groups: each group's files are read one after
  * the other into one slab, and those that can be block-copied are re-framed
- * there with the output's sync marker. Used on the reader thread and, for the
- * first group, on the main thread (see mergeSameSchema).
+ * there with the output's sync marker. Used on the reader thread, and on the
+ * main thread for the groups it reads before the reader thread has started
+ * (see mergeSameSchema).
  */
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { OUTPUT_CODEC } from './codec.js';
@@ -98,7 +99,7 @@ export class Reframer {
  * `reframer` can. Stops at the first file that cannot be read (its entry
  * carries the error).
  */
-export function readGroup(paths: string[], sizes: ArrayLike<number>, group: Group, slab: ArrayBuffer, reframer: Reframer | undefined): Entry[] {
+export function readGroup(paths: string[], sizes: ArrayLike<number>, group: Group, slab: ArrayBuffer, reframer: Reframer): Entry[] {
   const entries: Entry[] = [];
   let used = 0;
   for (let index = group.start; index < group.end; index++) {
@@ -113,7 +114,7 @@ export function readGroup(paths: string[], sizes: ArrayLike<number>, group: Grou
     try {
       fd = openSync(paths[index]!, 'r');
       const read = readSync(fd, new Uint8Array(slab, used, room), 0, room, 0);
-      const framed = read === expected ? reframer?.frame(Buffer.from(slab, used, read)) : undefined;
+      const framed = read === expected ? reframer.frame(Buffer.from(slab, used, read)) : undefined;
       entries.push(
         framed
           ? { index, start: used + framed.start, end: used + read, framed: { bytes: read, records: framed.records, blocks: framed.blocks } }

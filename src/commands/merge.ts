@@ -76,7 +76,7 @@ export async function mergeDay(ctx: Context, day: Day, options: MergeCommandOpti
   const totalBytes = manifest.objects.reduce((n, o) => n + o.size, 0);
   let doneBytes = 0;
   let doneObjects = 0;
-  // o.file is one encoded path segment (localFileName); a template costs less than path.join per object
+  // o.file is one encoded path segment (localName); a template costs less than path.join per object
   const result = await mergeFiles(
     manifest.objects.map((o) => ({ file: `${rawDir}${path.sep}${o.file}`, name: `s3://${manifest.coldBucket}/${o.key}`, size: o.size })),
     part,
