@@ -6,20 +6,24 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import avro from 'avsc';
-import { ContainerWriter } from '../src/avro/container.js';
+import { ContainerWriter } from '../src/avro/container-writer.js';
 import { mergeFiles, type MergeInput } from '../src/avro/merge-files.js';
-import { isRunning, prestartReader } from '../src/avro/read-ahead.js';
+import { MergeWorkers } from '../src/avro/merge-workers.js';
+import { isRunning } from '../src/avro/read-ahead.js';
 import { recordsOf } from './support/harness.js';
 import { breakFirstCrc, decodeAvro, encodeAvro, generateDay, makeSeries, RAW_SCHEMA, recordKey, type ColdObject, type RawDatum } from './support/generate-cold-tier.js';
 
 const DAY = { year: 2024, month: 3, day: 9 };
 const SYNC = Buffer.alloc(16, 7);
 let dir: string;
+/** The threads of these merges, as a run's output format owns them. */
+const workers = new MergeWorkers();
 
 before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'merge-test-'));
 });
 after(async () => {
+  await workers.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -35,7 +39,7 @@ async function writeInputs(objects: { key: string; body: Buffer }[]): Promise<Me
 
 /** A reader thread that has started, so that a merge hands it every group after the first at once. */
 async function readerStarted(): Promise<void> {
-  const reader = prestartReader();
+  const reader = workers.readers.prestart();
   while (!isRunning(reader)) await new Promise((resolve) => setTimeout(resolve, 5));
 }
 
@@ -47,7 +51,7 @@ describe('mergeFiles', () => {
   it('block-copies snappy inputs into one file with exactly their records', async () => {
     const objects = await generateDay(makeSeries({ associated: 6, disassociated: 3 }), DAY, { recordsPerFile: 50 });
     const out = path.join(dir, 'block.avro');
-    const result = await mergeFiles(await writeInputs(objects), out, { sync: SYNC });
+    const result = await mergeFiles(await writeInputs(objects), out, { sync: SYNC, workers });
     const merged = await decodeAvro(await readFile(out));
     assert.equal(result.path, 'block-copy');
     assert.equal(merged.codec, 'snappy');
@@ -58,8 +62,8 @@ describe('mergeFiles', () => {
   it('streams inputs larger than the whole-file limit, with the same result', async () => {
     const objects = await generateDay(makeSeries({ associated: 3, disassociated: 2 }, 4), DAY, { recordsPerFile: 30 });
     const inputs = await writeInputs(objects);
-    await mergeFiles(inputs, path.join(dir, 'whole.avro'), { sync: SYNC });
-    const streamed = await mergeFiles(inputs, path.join(dir, 'streamed.avro'), { sync: SYNC, wholeFileMax: 0 });
+    await mergeFiles(inputs, path.join(dir, 'whole.avro'), { sync: SYNC, workers });
+    const streamed = await mergeFiles(inputs, path.join(dir, 'streamed.avro'), { sync: SYNC, workers, wholeFileMax: 0 });
     assert.equal(streamed.records, recordsOf(objects).length);
     assert.deepEqual(await readFile(path.join(dir, 'streamed.avro')), await readFile(path.join(dir, 'whole.avro')));
   });
@@ -70,9 +74,9 @@ describe('mergeFiles', () => {
     const largest = Math.max(...objects.map((o) => o.body.length));
     // slabs that hold one or two inputs: they are reused many times over, on the reader thread or on this one
     await readerStarted();
-    const slabbed = await mergeFiles(inputs, path.join(dir, 'slabs.avro'), { sync: SYNC, slabBytes: largest * 2 + 2 });
-    await mergeFiles(inputs, path.join(dir, 'slabs-here.avro'), { sync: SYNC, slabBytes: largest * 2 + 2, readerThread: false });
-    await mergeFiles(inputs, path.join(dir, 'own.avro'), { sync: SYNC, checkCrc: true });
+    const slabbed = await mergeFiles(inputs, path.join(dir, 'slabs.avro'), { sync: SYNC, workers, slabBytes: largest * 2 + 2 });
+    await mergeFiles(inputs, path.join(dir, 'slabs-here.avro'), { sync: SYNC, workers, slabBytes: largest * 2 + 2, readerThread: false });
+    await mergeFiles(inputs, path.join(dir, 'own.avro'), { sync: SYNC, workers, checkCrc: true });
     assert.equal(slabbed.records, recordsOf(objects).length);
     assert.deepEqual(await readFile(path.join(dir, 'slabs.avro')), await readFile(path.join(dir, 'own.avro')));
     assert.deepEqual(await readFile(path.join(dir, 'slabs-here.avro')), await readFile(path.join(dir, 'own.avro')));
@@ -94,14 +98,14 @@ describe('mergeFiles', () => {
     for (const [what, spoil] of Object.entries(breaks)) {
       for (const at of [0, 1, 2, 3, objects.length - 1]) {
         const inputs = await writeInputs(objects.map((o, i) => (i === at ? { key: o.key, body: spoil(o.body) } : o)));
-        const alone = await mergeFiles(inputs, path.join(dir, 'bad.avro'), { sync: SYNC, checkCrc: true }).then(
+        const alone = await mergeFiles(inputs, path.join(dir, 'bad.avro'), { sync: SYNC, workers, checkCrc: true }).then(
           () => assert.fail('merged a broken input'),
           (err: Error) => err.message,
         );
         assert.match(alone, new RegExp(`^${objects[at]!.key}: (corrupt|truncated): block at byte \\d+`), `${what} at ${at}`);
         await readerStarted(); // (a failed job's reader thread is stopped)
-        await assert.rejects(mergeFiles(inputs, path.join(dir, 'bad.avro'), { sync: SYNC, slabBytes }), (err: Error) => err.message === alone, `${what} at ${at}`);
-        await assert.rejects(mergeFiles(inputs, path.join(dir, 'bad.avro'), { sync: SYNC, slabBytes, readerThread: false }), (err: Error) => err.message === alone, `${what} here at ${at}`);
+        await assert.rejects(mergeFiles(inputs, path.join(dir, 'bad.avro'), { sync: SYNC, workers, slabBytes }), (err: Error) => err.message === alone, `${what} at ${at}`);
+        await assert.rejects(mergeFiles(inputs, path.join(dir, 'bad.avro'), { sync: SYNC, workers, slabBytes, readerThread: false }), (err: Error) => err.message === alone, `${what} here at ${at}`);
       }
     }
   });
@@ -109,17 +113,17 @@ describe('mergeFiles', () => {
   it('finds a block whose CRC does not match, unless told not to check', async () => {
     const [first, ...rest] = await generateDay(makeSeries({ associated: 2, disassociated: 1 }, 6), DAY);
     const inputs = await writeInputs([{ key: first!.key, body: breakFirstCrc(first!.body) }, ...rest]);
-    await assert.rejects(mergeFiles(inputs, path.join(dir, 'crc.avro'), { sync: SYNC, checkCrc: true }), /CRC32 does not match/);
-    await assert.rejects(mergeFiles(inputs, path.join(dir, 'crc.avro'), { sync: SYNC, checkCrc: true, wholeFileMax: 0 }), /CRC32 does not match/);
-    const unchecked = await mergeFiles(inputs, path.join(dir, 'crc.avro'), { sync: SYNC });
+    await assert.rejects(mergeFiles(inputs, path.join(dir, 'crc.avro'), { sync: SYNC, workers, checkCrc: true }), /CRC32 does not match/);
+    await assert.rejects(mergeFiles(inputs, path.join(dir, 'crc.avro'), { sync: SYNC, workers, checkCrc: true, wholeFileMax: 0 }), /CRC32 does not match/);
+    const unchecked = await mergeFiles(inputs, path.join(dir, 'crc.avro'), { sync: SYNC, workers });
     assert.equal(unchecked.records, recordsOf([first!, ...rest]).length);
   });
 
   it('is reproducible: same inputs and sync give the same bytes', async () => {
     const objects = await generateDay(makeSeries({ associated: 2, disassociated: 1 }), DAY);
     const inputs = await writeInputs(objects);
-    await mergeFiles(inputs, path.join(dir, 'a.avro'), { sync: SYNC });
-    await mergeFiles(inputs, path.join(dir, 'b.avro'), { sync: SYNC });
+    await mergeFiles(inputs, path.join(dir, 'a.avro'), { sync: SYNC, workers });
+    await mergeFiles(inputs, path.join(dir, 'b.avro'), { sync: SYNC, workers });
     assert.deepEqual(await readFile(path.join(dir, 'a.avro')), await readFile(path.join(dir, 'b.avro')));
   });
 
@@ -130,7 +134,7 @@ describe('mergeFiles', () => {
     const nullObjects = await generateDay(series, DAY, { exports: [3], codec: 'null' });
     const all: ColdObject[] = [...snappyObjects, ...deflateObjects, ...nullObjects];
     const out = path.join(dir, 'transcode.avro');
-    const result = await mergeFiles(await writeInputs(all), out, { sync: SYNC });
+    const result = await mergeFiles(await writeInputs(all), out, { sync: SYNC, workers });
     assert.equal(result.path, 'transcode');
     const merged = await decodeAvro(await readFile(out));
     assert.equal(merged.codec, 'snappy');
@@ -151,7 +155,7 @@ describe('mergeFiles', () => {
       }),
     );
     const out = path.join(dir, 'decode.avro');
-    const result = await mergeFiles(await writeInputs([...current, ...oldObjects]), out, { sync: SYNC });
+    const result = await mergeFiles(await writeInputs([...current, ...oldObjects]), out, { sync: SYNC, workers });
     assert.equal(result.path, 'decode');
     const merged = await decodeAvro(await readFile(out));
     assert.deepEqual(merged.schema, avro.Type.forSchema(RAW_SCHEMA as unknown as avro.Schema).schema());

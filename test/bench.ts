@@ -17,8 +17,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { createLimiter } from '../src/limit.js';
-import { dayFolderName, type Day } from '../src/partition/day.js';
+import { createLimiter } from '../src/shared/limit.js';
+import type { Day } from '../src/partition/day.js';
+import { dayFolderName } from '../src/workdir/layout.js';
 import { generateObjects, makeSeries } from './support/generate-cold-tier.js';
 import { CLI, startWorld } from './support/harness.js';
 

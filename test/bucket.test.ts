@@ -5,17 +5,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, UploadPartCommand } from '@aws-sdk/client-s3';
-import { Bucket, PART_SIZE } from '../src/s3/bucket.js';
-import { FatalError } from '../src/errors.js';
+import { S3Bucket, PART_SIZE } from '../src/s3/s3-bucket.js';
+import { FatalError } from '../src/shared/errors.js';
 import { startS3, type S3Backend } from './support/s3-backend.js';
 
 describe('the S3 helper against a real server', () => {
   let s3: S3Backend;
-  let bucket: Bucket;
+  let bucket: S3Bucket;
   let dir: string;
   before(async () => {
     s3 = await startS3();
-    bucket = new Bucket(s3.client, await s3.createBucket('helper'));
+    bucket = new S3Bucket(s3.client, await s3.createBucket('helper'));
     dir = await mkdtemp(path.join(os.tmpdir(), 'bucket-test-'));
   });
   after(async () => {
@@ -27,7 +27,7 @@ describe('the S3 helper against a real server', () => {
     const file = path.join(dir, 'big.avro');
     const body = randomBytes(PART_SIZE * 2 + 12345);
     await writeFile(file, body);
-    const stored = await bucket.uploadFile('consolidated/big.avro', file);
+    const stored = await bucket.uploadFile('consolidated/big.avro', file, { contentType: 'application/avro' });
     assert.equal(stored.size, body.length);
     const back = path.join(dir, 'back.avro');
     await bucket.download(stored, back);
@@ -37,13 +37,13 @@ describe('the S3 helper against a real server', () => {
   it('uploads a small file in one request, verified by its MD5', async () => {
     const file = path.join(dir, 'small.avro');
     await writeFile(file, 'small body');
-    const stored = await bucket.uploadFile('consolidated/small.avro', file);
+    const stored = await bucket.uploadFile('consolidated/small.avro', file, { contentType: 'application/avro' });
     assert.match(stored.etag, /^[0-9a-f]{32}$/);
   });
 
   it('lists past 1,000 keys (pagination) and says when an object is missing', async () => {
     const keys = Array.from({ length: 1005 }, (_, i) => `many/k${String(i).padStart(4, '0')}`);
-    for (let i = 0; i < keys.length; i += 50) await Promise.all(keys.slice(i, i + 50).map((k) => bucket.putBuffer(k, 'x')));
+    for (let i = 0; i < keys.length; i += 50) await Promise.all(keys.slice(i, i + 50).map((k) => bucket.put(k, 'x')));
     const listed = await bucket.list('many/');
     assert.deepEqual(listed.map((o) => o.key), keys);
     assert.equal(await bucket.getBuffer('many/none'), undefined);
@@ -71,7 +71,7 @@ describe('the S3 helper against a real server', () => {
   });
 
   it('turns a missing bucket into a FatalError naming it', async () => {
-    const missing = new Bucket(s3.client, 'no-such-bucket-anywhere');
+    const missing = new S3Bucket(s3.client, 'no-such-bucket-anywhere');
     await assert.rejects(missing.list('x/'), (err: Error) => err instanceof FatalError && /s3:\/\/no-such-bucket-anywhere\/x\/: no such bucket/.test(err.message));
   });
 });

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { athenaDdl } from '../src/commands/athena-ddl.js';
+import { AVRO } from '../src/output/avro-output.js';
 import { resolveConfig } from '../src/config/load-config.js';
 import { dayPrefix } from '../src/partition/day.js';
 import { generateDay, makeSeries } from './support/generate-cold-tier.js';
@@ -121,13 +122,13 @@ describe('athena-ddl', () => {
   );
 
   it('matches the golden DDL for the configured bucket and prefix', async () => {
-    const ddl = athenaDdl(config, { table: 'plant_data', database: 'iot' });
+    const ddl = athenaDdl(config, { table: 'plant_data', database: 'iot' }, AVRO);
     if (process.env.UPDATE_GOLDEN) await writeFile(path.join(golden, 'athena-ddl.sql'), ddl);
     assert.equal(ddl, await readFile(path.join(golden, 'athena-ddl.sql'), 'utf8'));
   });
 
   it('projects partitions onto exactly the keys upload writes', () => {
-    const ddl = athenaDdl(config, { table: 't', database: 'd' });
+    const ddl = athenaDdl(config, { table: 't', database: 'd' }, AVRO);
     const template = /'storage\.location\.template'='([^']+)'/.exec(ddl)![1]!;
     const location = /LOCATION '([^']+)'/.exec(ddl)![1]!;
     for (const day of [{ year: 2023, month: 1, day: 7 }, { year: 2024, month: 12, day: 31 }]) {
@@ -141,7 +142,7 @@ describe('athena-ddl', () => {
   });
 
   it('is well-formed Hive DDL: balanced parentheses and quotes, the raw schema as columns and Avro literal', () => {
-    const ddl = athenaDdl(config, { table: 't', database: 'd' });
+    const ddl = athenaDdl(config, { table: 't', database: 'd' }, AVRO);
     let depth = 0;
     for (const ch of ddl.replace(/'[^']*'/g, "''")) {
       if (ch === '(') depth++;

@@ -225,6 +225,43 @@ describe('kill -9 at any point, then rerun', () => {
   });
 });
 
+describe('stopped by SIGTERM or SIGINT', () => {
+  const series = makeSeries({ associated: 8, disassociated: 4 }, 36);
+  let world: World;
+  let proxy: FaultProxy;
+  let objects: ColdObject[];
+  before(async () => {
+    world = await startWorld(series);
+    objects = [...(await generateDay(series, DAY)), ...(await generateDay(series, { ...DAY, day: 1 }))];
+    await world.put(objects);
+    proxy = await startFaultProxy(world.s3.endpoint);
+    // slow enough that requests are still in flight when the signal comes
+    proxy.latencyMs = 150;
+    await world.writeConfig({ timeseries_type: 'ALL' }, proxy.endpoint);
+  });
+  after(async () => {
+    await proxy?.stop();
+    await world?.stop();
+  });
+
+  it('stops the requests in flight, exits 143 (SIGTERM) or 130 (SIGINT) having released its lock, and a rerun lands every record once', async () => {
+    const lock = path.join(world.workDir, '.sitewise-repartition.lock');
+    for (const [signal, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
+      const r = await world.cli(['run', ...DATES, '--concurrency', '2'], { killWhen: (out) => out.includes('Downloading S3 objects'), killSignal: signal });
+      assert.equal(r.code, code, r.stderr);
+      assert.match(r.stderr, new RegExp(`${signal}: stopped; run the same command again to resume`));
+      assert.doesNotMatch(r.stderr, /internal error|\n\s+at /);
+      assert.doesNotMatch(r.stdout, /^run: \d+ days done/m, 'the run stopped instead of finishing its days');
+      // the lock is removed by the run winding down, not by the exit
+      assert.ok(!existsSync(lock), 'the work-dir lock was released');
+    }
+    proxy.latencyMs = 0;
+    const rerun = await world.cli(['run', ...DATES]);
+    assert.equal(rerun.code, 0, rerun.stderr);
+    assert.deepEqual(recordSet(await world.destinationRecords()), recordSet(recordsOf(objects)));
+  });
+});
+
 describe('resume', () => {
   const series = makeSeries({ associated: 5, disassociated: 2 }, 35);
   let world: World;

@@ -6,7 +6,9 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { coldKey, dayStartSeconds, generateDay, makeSeries, type ColdObject } from './support/generate-cold-tier.js';
 import { recordSet, recordsOf, startWorld, type World } from './support/harness.js';
-import { batchHash, mergedFileName, type DownloadManifest, type MergedBatch } from '../src/partition/local-day.js';
+import { batchHash, mergedFileName } from '../src/destination/layout.js';
+import { AVRO } from '../src/output/avro-output.js';
+import type { DownloadManifest, MergedBatch } from '../src/workdir/hand-off.js';
 
 const DAY1 = { year: 2024, month: 3, day: 1 };
 const DAY2 = { year: 2024, month: 3, day: 2 };
@@ -61,7 +63,7 @@ describe('download, merge, upload end to end', () => {
     assert.match(mg.stdout, /2024-3-2: \*\* Merge Time: \d+ secs \*\*/);
     for (const [i, d] of ['2024-3-1', '2024-3-2'].entries()) {
       const batch = JSON.parse(await readFile(path.join(world.workDir, 'merged', d, 'batch.json'), 'utf8')) as MergedBatch;
-      assert.equal(batch.file, mergedFileName(batchHash(manifests[i]!.objects)));
+      assert.equal(batch.file, mergedFileName(batchHash(manifests[i]!.objects), AVRO.extension));
     }
 
     const up = await world.cli(['upload']);

@@ -5,11 +5,13 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError } from '../src/config/config-error.js';
 import { loadConfig, parseDayExpression, resolveConfig } from '../src/config/load-config.js';
-import { dayFolderName, dayPrefix, daysDescending, parseDayFolderName } from '../src/partition/day.js';
-import { batchHash, localName, mergedFileName } from '../src/partition/local-day.js';
+import { batchHash, mergedFileName } from '../src/destination/layout.js';
+import { AVRO } from '../src/output/avro-output.js';
+import { dayPrefix, daysDescending } from '../src/partition/day.js';
+import { dayFolderName, localName, parseDayFolderName } from '../src/workdir/layout.js';
 import { parseDataKey } from '../src/partition/parse-data-key.js';
 import { selectObjects } from '../src/partition/select-objects.js';
-import { isTransient, permanentFault } from '../src/s3/s3-errors.js';
+import { isTransient, permanentFault } from '../src/shared/aws-errors.js';
 
 const A = '7020c8e2-e6db-40fa-9845-ed0dddd4c77d';
 const P = '95e63da7-d34e-43e1-bc6f-1b490154b07a';
@@ -72,7 +74,7 @@ describe('days and names', () => {
       { key: 'a', size: 1, etag: 'x', seriesId: 's' },
       { key: 'b', size: 2, etag: 'y', seriesId: 's' },
     ];
-    const name = (o: typeof objects) => mergedFileName(batchHash(o));
+    const name = (o: typeof objects) => mergedFileName(batchHash(o), AVRO.extension);
     assert.equal(name(objects), name([...objects].reverse()));
     assert.notEqual(name(objects), name([objects[0]!]));
     assert.notEqual(name(objects), name([objects[0]!, { ...objects[1]!, etag: 'z' }]));
@@ -175,9 +177,9 @@ describe('config loader', () => {
   });
   it('says which file is missing or malformed', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'cfg-'));
-    await assert.rejects(loadConfig({ config: path.join(dir, 'nope.yml') }, []), /nope\.yml: no such file/);
+    await assert.rejects(loadConfig({ config: path.join(dir, 'nope.yml') }, [], {}), /nope\.yml: no such file/);
     await writeFile(path.join(dir, 'bad.yml'), 's3_buckets:\n  cold_tier_bucket_name: [unclosed\n');
-    await assert.rejects(loadConfig({ config: path.join(dir, 'bad.yml') }, []), /bad\.yml line \d+: not valid YAML/);
+    await assert.rejects(loadConfig({ config: path.join(dir, 'bad.yml') }, [], {}), /bad\.yml line \d+: not valid YAML/);
     await rm(dir, { recursive: true, force: true });
   });
 });

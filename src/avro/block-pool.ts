@@ -13,11 +13,11 @@ interface Slot {
 }
 
 /**
- * Worker threads, one per core, that check and convert blocks while the main
- * thread reads and writes. A worker holds the process open only while it has
- * work, so a caller never has to close the pool.
+ * Worker threads, one per core, started on first use, that check and convert
+ * blocks while the main thread reads and writes. A worker holds the process
+ * open only while it has work; close() stops them all.
  */
-class BlockPool {
+export class BlockPool {
   private readonly slots: Slot[] = [];
   private readonly waiting = new Map<number, { resolve: (r: BlockReply) => void; reject: (e: Error) => void; slot: Slot }>();
   private nextId = 0;
@@ -33,6 +33,10 @@ class BlockPool {
       this.waiting.set(id, { resolve, reject, slot });
       slot.worker.postMessage({ ...task, id }, transfer);
     });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.slots.splice(0).map((slot) => slot.worker.terminate()));
   }
 
   private pickSlot(): Slot {
@@ -73,11 +77,4 @@ class BlockPool {
 function revive(e: { name: string; message: string; code?: string; file?: string; detail?: string }): Error {
   if (e.name === 'AvroFormatError' && e.file !== undefined && e.detail !== undefined) return new AvroFormatError(e.file, e.detail);
   return Object.assign(new Error(e.message), { name: e.name, code: e.code });
-}
-
-let pool: BlockPool | undefined;
-
-export function blockPool(): BlockPool {
-  pool ??= new BlockPool();
-  return pool;
 }

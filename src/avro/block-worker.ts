@@ -10,7 +10,7 @@ import { parentPort } from 'node:worker_threads';
 import avro from 'avsc';
 import { decompressBlock } from './codec.js';
 import { convertBlock } from './convert-block.js';
-import { parseBlocks, parseWholeHeader } from './container.js';
+import { BlockFramer, parseWholeHeader } from './container.js';
 
 /**
  * Every decompressed block is a fresh buffer outside the JS heap, and V8 only
@@ -19,17 +19,6 @@ import { parseBlocks, parseWholeHeader } from './container.js';
  * takes about a millisecond).
  */
 const COLLECT_EVERY_BYTES = 16 * 1024 * 1024;
-v8.setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as (options: { type: 'minor' | 'major' }) => void;
-const collect = () => gc({ type: 'minor' });
-let sinceCollect = 0;
-function released(bytes: number): void {
-  sinceCollect += bytes;
-  if (sinceCollect >= COLLECT_EVERY_BYTES) {
-    sinceCollect = 0;
-    collect();
-  }
-}
 
 export type BlockTask =
   | { id: number; kind: 'verify'; blocks: Uint8Array; sync: Uint8Array; codec: string; name: string }
@@ -40,55 +29,77 @@ export type BlockReply =
   | { id: number; kind: 'converted'; records: number; blocks: { count: number; data: Uint8Array }[] }
   | { id: number; kind: 'error'; error: { name: string; message: string; code?: string; file?: string; detail?: string } };
 
-const types = new Map<string, avro.Type>();
-function typeOf(schemaText: string): avro.Type {
-  let type = types.get(schemaText);
-  if (!type) {
-    type = avro.Type.forSchema(JSON.parse(schemaText) as avro.Schema);
-    types.set(schemaText, type);
+v8.setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as (options: { type: 'minor' | 'major' }) => void;
+
+/** The thread's state: parsed schemas, a block framer, and the bytes released since the last collection. */
+class BlockWorker {
+  private sinceCollect = 0;
+  private readonly types = new Map<string, avro.Type>();
+  private readonly framer = new BlockFramer();
+
+  handle(task: BlockTask): BlockReply {
+    return task.kind === 'verify' ? this.verify(task) : this.convert(task);
   }
-  return type;
+
+  private released(bytes: number): void {
+    this.sinceCollect += bytes;
+    if (this.sinceCollect >= COLLECT_EVERY_BYTES) {
+      this.sinceCollect = 0;
+      gc({ type: 'minor' });
+    }
+  }
+
+  private typeOf(schemaText: string): avro.Type {
+    let type = this.types.get(schemaText);
+    if (!type) {
+      type = avro.Type.forSchema(JSON.parse(schemaText) as avro.Schema);
+      this.types.set(schemaText, type);
+    }
+    return type;
+  }
+
+  /** Checks every block of a file's block section (handed over by the main thread after it wrote them). */
+  private verify(task: Extract<BlockTask, { kind: 'verify' }>): BlockReply {
+    const buf = Buffer.from(task.blocks.buffer, task.blocks.byteOffset, task.blocks.byteLength);
+    const header = { schemaText: '', codec: task.codec, sync: Buffer.from(task.sync) };
+    let records = 0;
+    for (const [i, b] of this.framer.parseBlocks(buf, 0, header, task.name).entries()) {
+      this.released(decompressBlock(task.codec, buf.subarray(b.dataStart, b.dataEnd), task.name, i).length);
+      records += b.count;
+    }
+    return { id: task.id, kind: 'verified', records };
+  }
+
+  /** Reads a file and converts its blocks into snappy blocks, in the reader schema when one is given. */
+  private convert(task: Extract<BlockTask, { kind: 'convert' }>): BlockReply {
+    const buf = readFileSync(task.file);
+    const { header, length } = parseWholeHeader(buf, task.name);
+    const reader = task.readerSchema ? this.typeOf(task.readerSchema) : undefined;
+    const decode = reader && { reader, resolver: reader.createResolver(this.typeOf(header.schemaText)) };
+    let records = 0;
+    const blocks: { count: number; data: Buffer }[] = [];
+    for (const [i, b] of this.framer.parseBlocks(buf, length, header, task.name).entries()) {
+      const raw = decompressBlock(header.codec, buf.subarray(b.dataStart, b.dataEnd), task.name, i);
+      records += b.count;
+      blocks.push(...convertBlock(raw, b.count, task.name, decode));
+    }
+    return { id: task.id, kind: 'converted', records, blocks };
+  }
 }
 
-/** Checks every block of a file's block section (handed over by the main thread after it wrote them). */
-function verify(task: Extract<BlockTask, { kind: 'verify' }>): BlockReply {
-  const buf = Buffer.from(task.blocks.buffer, task.blocks.byteOffset, task.blocks.byteLength);
-  const header = { schemaText: '', codec: task.codec, sync: Buffer.from(task.sync) };
-  let records = 0;
-  for (const [i, b] of parseBlocks(buf, 0, header, task.name).entries()) {
-    released(decompressBlock(task.codec, buf.subarray(b.dataStart, b.dataEnd), task.name, i).length);
-    records += b.count;
-  }
-  return { id: task.id, kind: 'verified', records };
+function serve(): void {
+  const worker = new BlockWorker();
+  parentPort!.on('message', (task: BlockTask) => {
+    let reply: BlockReply;
+    try {
+      reply = worker.handle(task);
+    } catch (err) {
+      const e = err as Error & { code?: string; file?: string; detail?: string };
+      reply = { id: task.id, kind: 'error', error: { name: e.name, message: e.message, code: e.code, file: e.file, detail: e.detail } };
+    }
+    parentPort!.postMessage(reply);
+  });
 }
 
-/** Reads a file and converts its blocks into snappy blocks, in the reader schema when one is given. */
-function convert(task: Extract<BlockTask, { kind: 'convert' }>): BlockReply {
-  const buf = readFileSync(task.file);
-  const { header, length } = parseWholeHeader(buf, task.name);
-  const reader = task.readerSchema ? typeOf(task.readerSchema) : undefined;
-  const decode = reader && { reader, resolver: reader.createResolver(typeOf(header.schemaText)) };
-  let records = 0;
-  const blocks: { count: number; data: Buffer }[] = [];
-  for (const [i, b] of parseBlocks(buf, length, header, task.name).entries()) {
-    const raw = decompressBlock(header.codec, buf.subarray(b.dataStart, b.dataEnd), task.name, i);
-    records += b.count;
-    blocks.push(...convertBlock(raw, b.count, task.name, decode));
-  }
-  return { id: task.id, kind: 'converted', records, blocks };
-}
-
-function handle(task: BlockTask): BlockReply {
-  return task.kind === 'verify' ? verify(task) : convert(task);
-}
-
-parentPort!.on('message', (task: BlockTask) => {
-  let reply: BlockReply;
-  try {
-    reply = handle(task);
-  } catch (err) {
-    const e = err as Error & { code?: string; file?: string; detail?: string };
-    reply = { id: task.id, kind: 'error', error: { name: e.name, message: e.message, code: e.code, file: e.file, detail: e.detail } };
-  }
-  parentPort!.postMessage(reply);
-});
+serve();

@@ -3,9 +3,9 @@ import zlib from 'node:zlib';
 import type snappyLib from 'snappy';
 import { AvroFormatError } from './avro-format-error.js';
 
-/** The native binding, loaded on first use: a block copy never compresses or decompresses. */
-let binding: typeof snappyLib | undefined;
-const snappy = () => (binding ??= createRequire(import.meta.url)('snappy') as typeof snappyLib);
+const requireHere = createRequire(import.meta.url);
+/** The native binding, loaded on first use (require keeps it): a block copy never compresses or decompresses. */
+const snappy = () => requireHere('snappy') as typeof snappyLib;
 
 export const OUTPUT_CODEC = 'snappy';
 export const SUPPORTED_CODECS = ['null', 'deflate', 'snappy'] as const;

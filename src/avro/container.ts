@@ -1,6 +1,5 @@
-import { writeSync, writevSync } from 'node:fs';
 import { AvroFormatError } from './avro-format-error.js';
-import { ByteReader, decodeLong, encodeLong } from './byte-reader.js';
+import { ByteReader, decodeLong } from './byte-reader.js';
 
 export const MAGIC = Buffer.from('Obj\x01', 'latin1');
 export const SYNC_SIZE = 16;
@@ -104,95 +103,99 @@ function syncWords(sync: Buffer): [number, number, number, number] {
   return [sync.readUInt32LE(0), sync.readUInt32LE(4), sync.readUInt32LE(8), sync.readUInt32LE(12)];
 }
 
-/** Where a varint read by longFrom ended. */
-const cursor = { pos: 0 };
-
-/** A zig-zag varint long at `pos` without allocating (the end goes to `cursor.pos`); NaN if cut or over 10 bytes. */
-function longFrom(buf: Buffer, pos: number): number {
-  let n = 0;
-  let scale = 1;
-  for (let i = pos; i < buf.length && i - pos < 10; i++) {
-    const b = buf[i]!;
-    n += (b & 0x7f) * scale;
-    if (b < 0x80) {
-      cursor.pos = i + 1;
-      return n % 2 === 0 ? n / 2 : -(n + 1) / 2;
-    }
-    scale *= 128;
-  }
-  return NaN;
-}
-
 /**
- * Visits the blocks of a whole file held in memory, checked like readBlocks
- * does (framing, sizes, every sync marker) but with no promise or allocation
- * per block: the hot path of a merge.
+ * Walks and re-frames the blocks of whole files held in memory, checked like
+ * readBlocks does (framing, sizes, every sync marker) but with no promise or
+ * allocation per block: the hot path of a merge. An instance keeps its scratch
+ * state (a varint's end, the block ends of the file being re-framed), so each
+ * user owns one.
  */
-export function forEachBlock(buf: Buffer, start: number, header: ContainerHeader, file: string, visit: (count: number, dataStart: number, dataEnd: number) => void): void {
-  // the sync marker as four integers: comparing them costs less than a call into Buffer.compare per block
-  const [s0, s1, s2, s3] = syncWords(header.sync);
-  // DataView reads compile to plain loads; Buffer's readUInt32LE stayed a call per read here
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  let pos = start;
-  while (pos < buf.length) {
-    const at = pos;
-    const count = longFrom(buf, pos);
-    const size = Number.isNaN(count) ? NaN : longFrom(buf, cursor.pos);
-    if (!(count >= 0 && size >= 0 && size <= MAX_BLOCK_BYTES)) throw new AvroFormatError(file, `truncated or corrupt block header at byte ${at}`);
-    pos = cursor.pos;
-    if (pos + size + SYNC_SIZE > buf.length) throw new AvroFormatError(file, `truncated: block at byte ${at} ends before its ${size} bytes and sync marker`);
-    const end = pos + size;
-    if (view.getUint32(end, true) !== s0 || view.getUint32(end + 4, true) !== s1 || view.getUint32(end + 8, true) !== s2 || view.getUint32(end + 12, true) !== s3) {
-      throw new AvroFormatError(file, `corrupt: block at byte ${at} is not followed by the file's sync marker`);
-    }
-    visit(count, pos, pos + size);
-    pos += size + SYNC_SIZE;
-  }
-}
+export class BlockFramer {
+  /** Where the varint read by longFrom ended. */
+  private pos = 0;
+  /** Where each block of the file being re-framed ends; grown as needed. */
+  private blockEnds = new Uint32Array(1024);
 
-/** Where each block of the file being re-framed ends; reused (the function using it is synchronous). */
-let blockEnds = new Uint32Array(1024);
-
-/**
- * Re-frames a whole file held in memory for a block copy: checks every block
- * (as forEachBlock does) and only then writes `sync` over each block's sync
- * marker, so a file that fails a check is left as it was read.
- */
-export function reframeBlocks(buf: Buffer, start: number, header: ContainerHeader, file: string, sync: Buffer): { records: number; blocks: number } {
-  let records = 0;
-  let blocks = 0;
-  forEachBlock(buf, start, header, file, (count, _start, end) => {
-    if (blocks === blockEnds.length) {
-      const grown = new Uint32Array(blocks * 2);
-      grown.set(blockEnds);
-      blockEnds = grown;
+  /** A zig-zag varint long at `pos` without allocating (its end goes to this.pos); NaN if cut or over 10 bytes. */
+  private longFrom(buf: Buffer, pos: number): number {
+    let n = 0;
+    let scale = 1;
+    for (let i = pos; i < buf.length && i - pos < 10; i++) {
+      const b = buf[i]!;
+      n += (b & 0x7f) * scale;
+      if (b < 0x80) {
+        this.pos = i + 1;
+        return n % 2 === 0 ? n / 2 : -(n + 1) / 2;
+      }
+      scale *= 128;
     }
-    blockEnds[blocks++] = end;
-    records += count;
-  });
-  const [s0, s1, s2, s3] = syncWords(sync);
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  for (let i = 0; i < blocks; i++) {
-    const at = blockEnds[i]!;
-    view.setUint32(at, s0, true);
-    view.setUint32(at + 4, s1, true);
-    view.setUint32(at + 8, s2, true);
-    view.setUint32(at + 12, s3, true);
+    return NaN;
   }
-  return { records, blocks };
+
+  /** Visits each block of `buf` from `start`: its record count and where its data lies. */
+  forEachBlock(buf: Buffer, start: number, header: ContainerHeader, file: string, visit: (count: number, dataStart: number, dataEnd: number) => void): void {
+    // the sync marker as four integers: comparing them costs less than a call into Buffer.compare per block
+    const [s0, s1, s2, s3] = syncWords(header.sync);
+    // DataView reads compile to plain loads; Buffer's readUInt32LE stayed a call per read here
+    const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    let pos = start;
+    while (pos < buf.length) {
+      const at = pos;
+      const count = this.longFrom(buf, pos);
+      const size = Number.isNaN(count) ? NaN : this.longFrom(buf, this.pos);
+      if (!(count >= 0 && size >= 0 && size <= MAX_BLOCK_BYTES)) throw new AvroFormatError(file, `truncated or corrupt block header at byte ${at}`);
+      pos = this.pos;
+      if (pos + size + SYNC_SIZE > buf.length) throw new AvroFormatError(file, `truncated: block at byte ${at} ends before its ${size} bytes and sync marker`);
+      const end = pos + size;
+      if (view.getUint32(end, true) !== s0 || view.getUint32(end + 4, true) !== s1 || view.getUint32(end + 8, true) !== s2 || view.getUint32(end + 12, true) !== s3) {
+        throw new AvroFormatError(file, `corrupt: block at byte ${at} is not followed by the file's sync marker`);
+      }
+      visit(count, pos, pos + size);
+      pos += size + SYNC_SIZE;
+    }
+  }
+
+  /**
+   * Re-frames a whole file for a block copy: checks every block (as
+   * forEachBlock does) and only then writes `sync` over each block's sync
+   * marker, so a file that fails a check is left as it was read.
+   */
+  reframe(buf: Buffer, start: number, header: ContainerHeader, file: string, sync: Buffer): { records: number; blocks: number } {
+    let records = 0;
+    let blocks = 0;
+    this.forEachBlock(buf, start, header, file, (count, _start, end) => {
+      if (blocks === this.blockEnds.length) {
+        const grown = new Uint32Array(blocks * 2);
+        grown.set(this.blockEnds);
+        this.blockEnds = grown;
+      }
+      this.blockEnds[blocks++] = end;
+      records += count;
+    });
+    const [s0, s1, s2, s3] = syncWords(sync);
+    const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    for (let i = 0; i < blocks; i++) {
+      const at = this.blockEnds[i]!;
+      view.setUint32(at, s0, true);
+      view.setUint32(at + 4, s1, true);
+      view.setUint32(at + 8, s2, true);
+      view.setUint32(at + 12, s3, true);
+    }
+    return { records, blocks };
+  }
+
+  /** forEachBlock, collected. */
+  parseBlocks(buf: Buffer, start: number, header: ContainerHeader, file: string): BlockRef[] {
+    const blocks: BlockRef[] = [];
+    this.forEachBlock(buf, start, header, file, (count, dataStart, dataEnd) => blocks.push({ count, dataStart, dataEnd }));
+    return blocks;
+  }
 }
 
 export interface BlockRef {
   count: number;
   dataStart: number;
   dataEnd: number;
-}
-
-/** forEachBlock, collected. */
-export function parseBlocks(buf: Buffer, start: number, header: ContainerHeader, file: string): BlockRef[] {
-  const blocks: BlockRef[] = [];
-  forEachBlock(buf, start, header, file, (count, dataStart, dataEnd) => blocks.push({ count, dataStart, dataEnd }));
-  return blocks;
 }
 
 /** The blocks after the header; checks every sync marker, so a cut or corrupted file is reported, not half-read. */
@@ -216,85 +219,5 @@ export async function* readBlocks(reader: ByteReader, header: ContainerHeader, f
     if (!data || !sync) throw new AvroFormatError(file, `truncated: block at byte ${at} ends before its ${size} bytes and sync marker`);
     if (!sync.equals(header.sync)) throw new AvroFormatError(file, `corrupt: block at byte ${at} is not followed by the file's sync marker`);
     yield { count, data };
-  }
-}
-
-/**
- * Writes an object-container file through a list of pending pieces, flushed in
- * synchronous writes: into the page cache these cost about what cat's writes
- * cost, where an asynchronous write pays a thread-pool round trip each.
- * Memory: about FLUSH_BYTES plus one block.
- */
-export class ContainerWriter {
-  private static readonly FLUSH_BYTES = 1024 * 1024;
-  /** Below the kernel's IOV_MAX (1024) pieces per writev. */
-  private static readonly FLUSH_PIECES = 512;
-  /**
-   * At most this much per write call. Linux (6.x) sizes the page-cache folios a
-   * write allocates by the bytes it is given: 1 MiB writes take 1 MiB folios,
-   * which the allocator often carves out of memory a VM has handed back to its
-   * host (free page reporting), and filling those took 4-9 x longer (512 MB:
-   * 0.8-1.3 s instead of 0.13 s, in half the runs). 256 KiB writes still did
-   * at times beside a loopback S3 server; 128 KiB and 64 KiB writes never did
-   * (64 KiB cost ~20 ms more per 512 MB in calls).
-   */
-  private static readonly WRITE_BYTES = 128 * 1024;
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  bytesWritten = 0;
-
-  constructor(private readonly fd: number, private readonly sync: Buffer) {}
-
-  writeHeader(schemaText: string, codec: string): void {
-    const entry = (k: string, v: Buffer) => [encodeLong(Buffer.byteLength(k)), Buffer.from(k), encodeLong(v.length), v];
-    this.push([MAGIC, encodeLong(2), ...entry('avro.schema', Buffer.from(schemaText)), ...entry('avro.codec', Buffer.from(codec)), encodeLong(0), this.sync]);
-  }
-
-  writeBlock(count: number, data: Buffer): void {
-    this.push([encodeLong(count), encodeLong(data.length), data, this.sync]);
-  }
-
-  /** Appends blocks already framed with this file's sync marker. */
-  writeRaw(blocks: Buffer): void {
-    this.push([blocks]);
-  }
-
-  flush(): void {
-    let batch: Buffer[] = [];
-    let batchBytes = 0;
-    for (let piece of this.pending) {
-      while (piece.length > 0) {
-        const take = Math.min(piece.length, ContainerWriter.WRITE_BYTES - batchBytes);
-        batch.push(piece.subarray(0, take));
-        batchBytes += take;
-        piece = piece.subarray(take);
-        if (batchBytes === ContainerWriter.WRITE_BYTES) {
-          this.writeAll(batch, batchBytes);
-          batch = [];
-          batchBytes = 0;
-        }
-      }
-    }
-    if (batchBytes > 0) this.writeAll(batch, batchBytes);
-    this.pending = [];
-    this.pendingBytes = 0;
-  }
-
-  private writeAll(pieces: Buffer[], bytes: number): void {
-    const written = writevSync(this.fd, pieces);
-    if (written < bytes) {
-      // a short write (rare for regular files): write the rest piece by piece
-      let rest = Buffer.concat(pieces, bytes).subarray(written);
-      while (rest.length > 0) rest = rest.subarray(writeSync(this.fd, rest));
-    }
-    this.bytesWritten += bytes;
-  }
-
-  private push(parts: Buffer[]): void {
-    for (const p of parts) {
-      this.pending.push(p);
-      this.pendingBytes += p.length;
-    }
-    if (this.pendingBytes >= ContainerWriter.FLUSH_BYTES || this.pending.length >= ContainerWriter.FLUSH_PIECES) this.flush();
   }
 }

@@ -20,39 +20,47 @@ export interface ReadJob {
 
 export type ReaderMessage = { slab: ArrayBuffer; entries: Entry[] } | { done: true };
 
-const free: ArrayBuffer[] = [];
-let wake: (() => void) | undefined;
+/** Slabs handed back by the main thread, ready to be read into again. */
+class SlabReader {
+  private readonly free: ArrayBuffer[] = [];
+  private wake: (() => void) | undefined;
 
-async function take(): Promise<ArrayBuffer> {
-  while (free.length === 0) await new Promise<void>((resolve) => (wake = resolve));
-  return free.pop()!;
+  giveBack(slab: ArrayBuffer): void {
+    this.free.push(slab);
+    this.wake?.();
+  }
+
+  private async take(): Promise<ArrayBuffer> {
+    while (this.free.length === 0) await new Promise<void>((resolve) => (this.wake = resolve));
+    return this.free.pop()!;
+  }
+
+  async run(job: ReadJob): Promise<void> {
+    // slabs of an earlier job are reused when they have the size asked for
+    const kept = this.free.filter((b) => b.byteLength === job.slabBytes);
+    this.free.length = 0;
+    this.free.push(...kept.slice(0, job.slabs));
+    while (this.free.length < job.slabs) this.free.push(new ArrayBuffer(job.slabBytes));
+    const paths = job.files.paths.split('\0');
+    const reframer = new Reframer(job.sync);
+    for (const group of job.groups) {
+      const slab = await this.take();
+      const entries = readGroup(paths, job.files.sizes, group, slab, reframer);
+      parentPort!.postMessage({ slab, entries } satisfies ReaderMessage, [slab]);
+      if (entries.some((e) => 'error' in e)) break;
+    }
+    parentPort!.postMessage({ done: true } satisfies ReaderMessage);
+  }
 }
 
-async function run(job: ReadJob): Promise<void> {
-  // slabs of an earlier job are reused when they have the size asked for
-  const kept = free.filter((b) => b.byteLength === job.slabBytes);
-  free.length = 0;
-  free.push(...kept.slice(0, job.slabs));
-  while (free.length < job.slabs) free.push(new ArrayBuffer(job.slabBytes));
-  const paths = job.files.paths.split('\0');
-  const reframer = new Reframer(job.sync);
-  for (const group of job.groups) {
-    const slab = await take();
-    const entries = readGroup(paths, job.files.sizes, group, slab, reframer);
-    parentPort!.postMessage({ slab, entries } satisfies ReaderMessage, [slab]);
-    if (entries.some((e) => 'error' in e)) break;
-  }
-  parentPort!.postMessage({ done: true } satisfies ReaderMessage);
+function serve(): void {
+  const reader = new SlabReader();
+  parentPort!.on('message', (message: { job: ReadJob } | { slab: ArrayBuffer }) => {
+    if ('job' in message) void reader.run(message.job);
+    else reader.giveBack(message.slab);
+  });
+  // ready for a job: the main thread reads groups itself until then
+  Atomics.store((workerData as { running: Int32Array }).running, 0, 1);
 }
 
-parentPort!.on('message', (message: { job: ReadJob } | { slab: ArrayBuffer }) => {
-  if ('job' in message) {
-    void run(message.job);
-  } else {
-    free.push(message.slab);
-    wake?.();
-  }
-});
-
-// ready for a job: the main thread reads groups itself until then
-Atomics.store((workerData as { running: Int32Array }).running, 0, 1);
+serve();

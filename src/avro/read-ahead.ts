@@ -11,29 +11,39 @@ export interface ReaderThread {
   running: Int32Array;
 }
 
-/** Reader threads between jobs; unreferenced, so they never hold the process open. */
-const idle: ReaderThread[] = [];
+/**
+ * The reader threads of one owner (a run's output format), kept between jobs.
+ * Unreferenced while idle, so they never hold the process open.
+ */
+export class ReaderThreads {
+  private readonly idle: ReaderThread[] = [];
 
-function spawn(): ReaderThread {
-  const running = new Int32Array(new SharedArrayBuffer(4));
-  const worker = new Worker(new URL('./read-ahead-worker.js', import.meta.url), { workerData: { running }, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
-  worker.unref();
-  return { worker, running };
-}
+  private spawn(): ReaderThread {
+    const running = new Int32Array(new SharedArrayBuffer(4));
+    const worker = new Worker(new URL('./read-ahead-worker.js', import.meta.url), { workerData: { running }, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
+    worker.unref();
+    return { worker, running };
+  }
 
-/** Starts a reader thread now (unless one is idle), so that its start-up overlaps the caller's own. */
-export function prestartReader(): ReaderThread {
-  if (idle.length === 0) idle.push(spawn());
-  return idle.at(-1)!;
-}
+  /** Starts a reader thread now (unless one is idle), so that its start-up overlaps the caller's own. */
+  prestart(): ReaderThread {
+    if (this.idle.length === 0) this.idle.push(this.spawn());
+    return this.idle.at(-1)!;
+  }
 
-/** A reader thread for one job (one started earlier if there is one); give it back if it was not used. */
-export function takeReader(): ReaderThread {
-  return idle.pop() ?? spawn();
-}
+  /** A reader thread for one job (one started earlier if there is one); give it back if it was not used. */
+  take(): ReaderThread {
+    return this.idle.pop() ?? this.spawn();
+  }
 
-export function giveBack(reader: ReaderThread): void {
-  idle.push(reader);
+  giveBack(reader: ReaderThread): void {
+    this.idle.push(reader);
+  }
+
+  /** Stops the idle threads. */
+  async close(): Promise<void> {
+    await Promise.all(this.idle.splice(0).map((r) => r.worker.terminate()));
+  }
 }
 
 /** Whether the reader thread can start on a job at once. */
@@ -54,7 +64,7 @@ export interface ReadSlab {
  * yielded slab is valid until the next one is asked for, and `release` runs
  * before it is handed back (the caller writes out what still points into it).
  */
-export async function* readAhead(reader: ReaderThread, job: Omit<ReadJob, 'slabs'>, release: () => void): AsyncGenerator<ReadSlab, undefined, undefined> {
+export async function* readAhead(threads: ReaderThreads, reader: ReaderThread, job: Omit<ReadJob, 'slabs'>, release: () => void): AsyncGenerator<ReadSlab, undefined, undefined> {
   const { worker } = reader;
   const queue: ReaderMessage[] = [];
   let failure: Error | undefined;
@@ -86,7 +96,7 @@ export async function* readAhead(reader: ReaderThread, job: Omit<ReadJob, 'slabs
     }
   } finally {
     worker.off('message', onMessage).off('error', onError).off('exit', onExit).unref();
-    if (done) idle.push(reader);
+    if (done) threads.giveBack(reader);
     else void worker.terminate();
   }
 }

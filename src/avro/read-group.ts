@@ -7,7 +7,7 @@
  */
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { OUTPUT_CODEC } from './codec.js';
-import { parseWholeHeader, reframeBlocks, SYNC_SIZE } from './container.js';
+import { BlockFramer, parseWholeHeader, SYNC_SIZE } from './container.js';
 
 /** Files for a reader: paths joined with NUL (one string clones far faster than thousands) and their expected sizes. */
 export interface FileList {
@@ -66,6 +66,7 @@ export class Reframer {
   private prefix: Buffer | undefined;
   private copyable = false;
   private readonly sync: Buffer;
+  private readonly framer = new BlockFramer();
 
   constructor(sync: Uint8Array) {
     this.sync = Buffer.from(sync.buffer, sync.byteOffset, sync.byteLength);
@@ -87,7 +88,7 @@ export class Reframer {
     if (!this.copyable || buf.length < n + SYNC_SIZE || buf.compare(this.prefix, 0, n, 0, n) !== 0) return undefined;
     const header = { schemaText: '', codec: OUTPUT_CODEC, sync: buf.subarray(n, n + SYNC_SIZE) };
     try {
-      return { start: n + SYNC_SIZE, ...reframeBlocks(buf, n + SYNC_SIZE, header, '', this.sync) };
+      return { start: n + SYNC_SIZE, ...this.framer.reframe(buf, n + SYNC_SIZE, header, '', this.sync) };
     } catch {
       return undefined; // left as read: the main thread reports what is wrong with it
     }

@@ -18,12 +18,14 @@ import { Script } from 'node:vm';
 
 const file = fileURLToPath(new URL('./cli.cjs', import.meta.url));
 const cacheFile = `${file}.v8-cache`;
-let cachedData: Buffer | undefined;
-try {
-  cachedData = readFileSync(cacheFile);
-} catch {
-  // first start: written at exit
+function readCache(): Buffer | undefined {
+  try {
+    return readFileSync(cacheFile);
+  } catch {
+    return undefined; // first start: written at exit
+  }
 }
+const cachedData = readCache();
 const source = readFileSync(file, 'utf8');
 const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
 if (!cachedData || script.cachedDataRejected) {

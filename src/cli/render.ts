@@ -1,4 +1,4 @@
-import type { Emit, ProgressEvent } from '../events.js';
+import type { Emit, ProgressEvent } from '../shared/events.js';
 
 export interface RenderOptions {
   format: 'text' | 'json';

@@ -1,5 +1,5 @@
 import { RAW_DATUM_SCHEMA } from '../avro/raw-schema.js';
-import type { Config } from '../config/load-config.js';
+import type { FormatInfo } from '../output/output-format.js';
 
 const HIVE_TYPES: Record<string, string> = { string: 'string', long: 'bigint', int: 'int', double: 'double', boolean: 'boolean' };
 
@@ -12,21 +12,30 @@ function hiveType(type: string | readonly string[]): string {
   return HIVE_TYPES[t]!;
 }
 
+/** Athena's naming rule for tables, databases and columns. */
+export const IDENTIFIER = /^[a-z_][a-z0-9_]*$/i;
+
 function identifier(name: string, what: string): string {
-  if (!/^[a-z_][a-z0-9_]*$/i.test(name)) throw new Error(`${what} '${name}' must be letters, digits and '_'`);
+  if (!IDENTIFIER.test(name)) throw new Error(`${what} '${name}' must be letters, digits and '_'`);
   return `\`${name.toLowerCase()}\``;
 }
 
+export interface AthenaTarget {
+  /** The destination bucket and its data prefix. */
+  destBucket: string;
+  dataPrefix: string;
+}
+
 /**
- * Athena DDL for the merged output: Avro with the raw schema, partitioned by
- * startYear/startMonth/startDay with partition projection matching the key
- * layout upload writes (`startYear=2023/startMonth=1/startDay=7/`, not
- * zero-padded), so no crawler or MSCK REPAIR is needed.
+ * Athena DDL for the merged output: the raw schema's columns, the format's
+ * storage clauses, partitioned by startYear/startMonth/startDay with
+ * partition projection matching the key layout upload writes
+ * (`startYear=2023/startMonth=1/startDay=7/`, not zero-padded), so no
+ * crawler or MSCK REPAIR is needed.
  */
-export function athenaDdl(config: Config, names: { table: string; database: string }): string {
-  const location = `s3://${config.destBucket}/${config.dataPrefix}`;
+export function athenaDdl(target: AthenaTarget, names: { table: string; database: string }, format: FormatInfo): string {
+  const location = `s3://${target.destBucket}/${target.dataPrefix}`;
   const columns = RAW_DATUM_SCHEMA.fields.map((f) => `  ${identifier(f.name, 'column')} ${hiveType(f.type)}`).join(',\n');
-  const schema = JSON.stringify(RAW_DATUM_SCHEMA);
   return `CREATE EXTERNAL TABLE IF NOT EXISTS ${identifier(names.database, 'database')}.${identifier(names.table, 'table')} (
 ${columns}
 )
@@ -35,10 +44,7 @@ PARTITIONED BY (
   \`startmonth\` int,
   \`startday\` int
 )
-ROW FORMAT SERDE 'org.apache.hadoop.hive.serde2.avro.AvroSerDe'
-WITH SERDEPROPERTIES ('avro.schema.literal'='${schema}')
-STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.avro.AvroContainerInputFormat'
-OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.avro.AvroContainerOutputFormat'
+${format.athenaStorage(JSON.stringify(RAW_DATUM_SCHEMA))}
 LOCATION '${location}'
 TBLPROPERTIES (
   'projection.enabled'='true',

@@ -2,16 +2,20 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { DayError } from '../errors.js';
-import type { CommandSummary, DayOutcome } from '../events.js';
-import { adoptOriginal } from '../ledger/adopt-original.js';
-import { formatIndex, mergedObjects, readIndex, readLedger, writeLedger, type Ledger } from '../ledger/ledger.js';
-import { mapLimit } from '../limit.js';
-import { dayFolderName, dayPrefix, daysDescending, isoDay, type Day } from '../partition/day.js';
-import { batchHash, FORMAT_VERSION, localName, MANIFEST_FILE, rawDayDir, writeFileAtomic, type DownloadManifest } from '../partition/local-day.js';
+import { adoptOriginal } from '../destination/adopt-original.js';
+import { DayCommit } from '../destination/day-commit.js';
+import { formatIndex } from '../destination/index-file.js';
+import { batchHash, FORMAT_VERSION } from '../destination/layout.js';
+import { dayPrefix, daysDescending, isoDay, type Day } from '../partition/day.js';
 import { selectObjects, type Selection } from '../partition/select-objects.js';
-import type { ObjectInfo } from '../s3/bucket.js';
-import { need, forEachDay, seconds, type Context } from './context.js';
+import { DayError } from '../shared/errors.js';
+import type { CommandSummary, DayOutcome } from '../shared/events.js';
+import { mapLimit } from '../shared/limit.js';
+import type { ObjectInfo } from '../store/object-store.js';
+import { removeManifest, writeFileAtomic, writeManifest } from '../workdir/hand-off.js';
+import { dayFolderName, localName, NEW_INDEX_FILE, PREVIOUS_INDEX_FILE, rawDayDir } from '../workdir/layout.js';
+import type { DownloadDeps } from './deps.js';
+import { forEachDay, seconds } from './for-each-day.js';
 
 export interface DownloadOptions {
   dryRun?: boolean;
@@ -20,10 +24,9 @@ export interface DownloadOptions {
 /** How many example keys a warning shows. */
 const EXAMPLES = 3;
 
-export async function download(ctx: Context, options: DownloadOptions = {}): Promise<CommandSummary> {
-  const { from, to } = ctx.config;
-  const days = daysDescending(need(from, 'date_start'), need(to, 'date_end'));
-  return forEachDay(ctx, 'download', days, 1, (day) => downloadDay(ctx, day, options));
+export async function download(deps: DownloadDeps, options: DownloadOptions = {}): Promise<CommandSummary> {
+  const days = daysDescending(deps.range.from, deps.range.to);
+  return forEachDay(deps, 'download', days, 1, (day) => downloadDay(deps, day, options));
 }
 
 /** What a day's download found; `selection` is undefined when the cold tier had nothing for the day. */
@@ -32,7 +35,7 @@ export interface DayPlan {
   previousIds: string[];
 }
 
-export async function downloadDay(ctx: Context, day: Day, options: DownloadOptions = {}): Promise<DayOutcome> {
+export async function downloadDay(ctx: DownloadDeps, day: Day, options: DownloadOptions = {}): Promise<DayOutcome> {
   const { config, emit } = ctx;
   const name = isoDay(day);
   const log = (message: string, level: 'info' | 'warn' | 'detail' = 'info') => emit({ type: 'log', stage: 'download', day: name, level, message });
@@ -82,23 +85,21 @@ function reportSkipped(selection: Selection, log: (m: string, level?: 'info' | '
 }
 
 /** Lists the day, reads the ledger (adopting an original-written destination) and selects what is new. */
-async function planDay(ctx: Context, day: Day, options: DownloadOptions): Promise<DayPlan> {
-  const { config } = ctx;
-  const cold = need(ctx.cold, 'cold bucket');
-  const dest = need(ctx.dest, 'destination bucket');
-  const listed = await cold.list(dayPrefix(config.coldPrefix, day));
+async function planDay(ctx: DownloadDeps, day: Day, options: DownloadOptions): Promise<DayPlan> {
+  const { config, cold, dest, signal } = ctx;
+  const listed = await cold.list(dayPrefix(config.coldPrefix, day), signal);
   if (listed.length === 0) return { previousIds: [] };
-  let ledger: Ledger | undefined = await readLedger(dest, config.indexPrefix, day);
-  const previousIds = (await readIndex(dest, config.indexPrefix, day)) ?? [];
-  if (!ledger && previousIds.length > 0) {
+  const commit = await DayCommit.open(dest, config, day, signal);
+  const previousIds = commit.previousIds ?? [];
+  if (commit.writtenByOriginal) {
     ctx.emit({ type: 'log', stage: 'download', day: isoDay(day), level: 'info', message: '\tdestination written by the original tool: finding which objects it merged' });
-    ledger = await adoptOriginal({ day, indexIds: previousIds, listed, cold, dest, dataPrefix: config.dataPrefix, concurrency: config.concurrency });
+    const ledger = await adoptOriginal({ day, indexIds: previousIds, listed, cold, dest, layout: config, concurrency: config.concurrency, signal });
     const adopted = ledger.batches.reduce((n, b) => n + b.objects.length, 0);
     ctx.emit({ type: 'log', stage: 'download', day: isoDay(day), level: 'info', message: `\tadopted ${adopted} objects in ${ledger.batches.length} merged files into the ledger` });
-    if (!options.dryRun) await writeLedger(dest, config.indexPrefix, day, ledger);
+    await commit.adopt(ledger, options);
   }
-  const known = await need(ctx.knownSeries, 'series lookup')();
-  return { previousIds, selection: selectObjects(listed, mergedObjects(ledger), known) };
+  const known = await ctx.series();
+  return { previousIds, selection: selectObjects(listed, commit.mergedObjects(), known) };
 }
 
 /**
@@ -106,12 +107,11 @@ async function planDay(ctx: Context, day: Day, options: DownloadOptions): Promis
  * complete and unchanged (resume), dropping stale ones, and writes the
  * manifest last: merge only takes a day whose manifest exists.
  */
-async function fetchSelected(ctx: Context, day: Day, dir: string, plan: DayPlan, selection: Selection): Promise<void> {
-  const { config, emit } = ctx;
-  const cold = need(ctx.cold, 'cold bucket');
+async function fetchSelected(ctx: DownloadDeps, day: Day, dir: string, plan: DayPlan, selection: Selection): Promise<void> {
+  const { config, emit, cold, signal } = ctx;
   const prefix = dayPrefix(config.coldPrefix, day);
   await mkdir(dir, { recursive: true });
-  await rm(path.join(dir, MANIFEST_FILE), { force: true });
+  await removeManifest(dir);
   const objects = selection.selected.map((o) => ({ ...o, file: localName(o.key, prefix) }));
   const wanted = new Set(objects.map((o) => o.file));
   const present = new Set<string>();
@@ -119,21 +119,20 @@ async function fetchSelected(ctx: Context, day: Day, dir: string, plan: DayPlan,
     if (entry.endsWith('.part') || (entry.endsWith('.avro') && !wanted.has(entry))) await rm(path.join(dir, entry), { force: true });
     else present.add(entry);
   }
-  await writeFileAtomic(path.join(dir, 'timeseries-previous.txt'), formatIndex(plan.previousIds));
-  await writeFileAtomic(path.join(dir, 'timeseries-new.txt'), formatIndex(objects.map((o) => o.seriesId)));
+  await writeFileAtomic(path.join(dir, PREVIOUS_INDEX_FILE), formatIndex(plan.previousIds));
+  await writeFileAtomic(path.join(dir, NEW_INDEX_FILE), formatIndex(objects.map((o) => o.seriesId)));
   const totalBytes = objects.reduce((n, o) => n + o.size, 0);
   let doneObjects = 0;
   let doneBytes = 0;
   await mapLimit(objects, config.concurrency, async (o) => {
     const file = path.join(dir, o.file);
-    if (!present.has(o.file) || !(await isComplete(file, o))) await ctx.transfers(() => cold.download(o, file));
+    if (!present.has(o.file) || !(await isComplete(file, o))) await ctx.transfers(() => cold.download(o, file, signal));
     doneObjects++;
     doneBytes += o.size;
     emit({ type: 'progress', stage: 'download', day: isoDay(day), doneObjects, totalObjects: objects.length, doneBytes, totalBytes });
   });
   const hash = { format: FORMAT_VERSION, value: batchHash(objects) };
-  const manifest: DownloadManifest = { day: dayFolderName(day), coldBucket: cold.name, objects, previousIds: plan.previousIds, hash };
-  await writeFileAtomic(path.join(dir, MANIFEST_FILE), JSON.stringify(manifest));
+  await writeManifest(dir, { day: dayFolderName(day), coldBucket: cold.name, objects, previousIds: plan.previousIds, hash });
 }
 
 /** A local copy counts only if its size and MD5 match the listing (multipart ETags: fetched again). */

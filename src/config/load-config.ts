@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import { compareDays, isoDay, parseIsoDay, type Day } from '../partition/day.js';
+import { compareDays, isoDay, parseIsoDay, type Day, type DayRange } from '../partition/day.js';
 import { ConfigError } from './config-error.js';
-import { KEYS, type KeyPath } from './schema.js';
+import { defaultOf, KEYS, type KeyPath } from './schema.js';
 
 /** The sections of keys (s3_buckets, local_dirs, ...). */
 const SECTIONS = new Set(KEYS.filter((k) => k.path.includes('.')).map((k) => k.path.split('.')[0]!));
@@ -44,7 +44,7 @@ export interface ConfigFlags {
 /** What a command needs beyond the defaults. */
 export type Requirement = 'cold-bucket' | 'dest-bucket' | 'dates';
 
-export async function loadConfig(flags: ConfigFlags, needs: Requirement[], env = process.env, today = new Date()): Promise<Config> {
+export async function loadConfig(flags: ConfigFlags, needs: Requirement[], env: NodeJS.ProcessEnv, today = new Date()): Promise<Config> {
   const file = path.resolve(flags.config ?? 'config.yml');
   let text: string;
   try {
@@ -74,10 +74,7 @@ export function resolveConfig(file: string, doc: unknown, flags: ConfigFlags, ne
     problems.push(`${key}: expected a string, got ${JSON.stringify(v)}`);
     return undefined;
   };
-  const def = (key: KeyPath): string => {
-    const d = KEYS.find((k) => k.path === key);
-    return d && 'default' in d ? String(d.default) : '';
-  };
+  const def = defaultOf;
 
   const prefix = (key: KeyPath): string => {
     const v = str(key) ?? def(key);
@@ -157,6 +154,12 @@ export function resolveConfig(file: string, doc: unknown, flags: ConfigFlags, ne
   }
   if (problems.length > 0) throw new ConfigError(problems.map((p) => `${file}: ${p}`));
   return config;
+}
+
+/** The configured days; a command that needs them asks loadConfig for 'dates', which makes sure both are set. */
+export function dayRange(config: Config): DayRange {
+  if (!config.from || !config.to) throw new ConfigError([`${config.configFile}: date_range: set date_start and date_end, or pass --from and --to`]);
+  return { from: config.from, to: config.to };
 }
 
 /** `YYYY-MM-DD`, `today`, `yesterday` or `today-N` (UTC), so cron entries need no date arithmetic. */

@@ -32,3 +32,9 @@ export const KEYS = [
 ] as const satisfies readonly KeyDef[];
 
 export type KeyPath = (typeof KEYS)[number]['path'];
+
+/** A key's default as text ('' when it has none), for help text and the loader alike. */
+export function defaultOf(path: KeyPath): string {
+  const key: KeyDef | undefined = KEYS.find((k) => k.path === path);
+  return key?.default === undefined ? '' : String(key.default);
+}

@@ -8,6 +8,12 @@ export interface Day {
   day: number;
 }
 
+/** A first and last day, inclusive. */
+export interface DayRange {
+  from: Day;
+  to: Day;
+}
+
 export function parseIsoDay(text: string): Day | undefined {
   const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
   if (!m) return undefined;
@@ -19,18 +25,6 @@ export function parseIsoDay(text: string): Day | undefined {
 
 export function isoDay(d: Day): string {
   return `${d.year}-${String(d.month).padStart(2, '0')}-${String(d.day).padStart(2, '0')}`;
-}
-
-/** The original's local folder name: `<Y>-<M>-<D>`, not zero-padded. */
-export function dayFolderName(d: Day): string {
-  return `${d.year}-${d.month}-${d.day}`;
-}
-
-export function parseDayFolderName(name: string): Day | undefined {
-  const m = /^(\d{4})-(\d{1,2})-(\d{1,2})$/.exec(name);
-  if (!m) return undefined;
-  const day = { year: Number(m[1]), month: Number(m[2]), day: Number(m[3]) };
-  return dayFolderName(day) === name && parseIsoDay(isoDay(day)) ? day : undefined;
 }
 
 /** `startYear=Y/startMonth=M/startDay=D/` under a prefix, as SiteWise and the original write it. */

@@ -1,4 +1,4 @@
-import type { ObjectInfo } from '../s3/bucket.js';
+import type { ObjectInfo } from '../store/object-store.js';
 import { parseDataKey } from './parse-data-key.js';
 
 export interface SelectedObject extends ObjectInfo {

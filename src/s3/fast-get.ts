@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { REQUEST_TIMEOUT_MS } from './create-s3-client.js';
+import { ATTEMPT_TIMEOUT_MS } from '../shared/retry-policy.js';
 
 /** An error shaped like the SDK's (name = S3 error code, $metadata.httpStatusCode), so retries and fault messages treat both alike. */
 export class S3HttpError extends Error {
@@ -25,7 +25,7 @@ const uriEscape = (segment: string) => encodeURIComponent(segment).replace(/[!'(
  * stack (endpoint rules, serde, retry bookkeeping) costs about 1 ms of CPU per
  * request, most of a download's CPU on thousands of small objects. This uses
  * the client's own credentials, endpoint rules, signer settings and clock
- * offset, resolved once per bucket; retries are the caller's (withRetry).
+ * offset, resolved once per bucket; retries are the caller's (the retry policy).
  */
 export class FastGet {
   private constructor(
@@ -57,7 +57,7 @@ export class FastGet {
   }
 
   /** The object's bytes; with `etag`, only if it still has that ETag (412 PreconditionFailed otherwise). */
-  async get(key: string, etag?: string): Promise<Buffer> {
+  async get(key: string, etag?: string, signal?: AbortSignal): Promise<Buffer> {
     const { protocol, hostname, port, host } = this.base;
     // joined, not resolved as a URL: a key's '..' segments stay as they are
     const path = `${this.base.pathname}${key.split('/').map(uriEscape).join('/')}`;
@@ -69,7 +69,7 @@ export class FastGet {
     );
     const request = protocol === 'https:' ? https.request : http.request;
     return new Promise((resolve, reject) => {
-      const req = request({ protocol, hostname, port, path, method: 'GET', headers: signed.headers, agent: this.agent }, (res) => {
+      const req = request({ protocol, hostname, port, path, method: 'GET', headers: signed.headers, agent: this.agent, signal }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);
@@ -88,7 +88,7 @@ export class FastGet {
           reject(new S3HttpError(code, message, status));
         });
       });
-      req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(Object.assign(new Error(`GET ${key} timed out`), { code: 'ETIMEDOUT' })));
+      req.setTimeout(ATTEMPT_TIMEOUT_MS, () => req.destroy(Object.assign(new Error(`GET ${key} timed out`), { code: 'ETIMEDOUT' })));
       req.on('error', reject);
       req.end();
     });

@@ -1,33 +1,44 @@
-import { IoTSiteWiseClient, ListTimeSeriesCommand, type ListTimeSeriesCommandOutput } from '@aws-sdk/client-iotsitewise';
-import type { Config } from '../config/load-config.js';
-import { permanentFault, sleep, isTransient } from '../s3/s3-errors.js';
+import { IoTSiteWiseClient, ListTimeSeriesCommand } from '@aws-sdk/client-iotsitewise';
+import { permanentFault, retryClass } from '../shared/aws-errors.js';
+import type { RetryPolicy } from '../shared/retry-policy.js';
 
 export const PAGE_SIZE = 250;
-/** Throttled pages wait longer each time, up to this, instead of failing the run. */
-const MAX_BACKOFF_MS = 20_000;
-const MAX_THROTTLED_TRIES = 12;
 
-export function createSiteWiseClient(config: Config): IoTSiteWiseClient {
+export type SeriesType = 'ASSOCIATED' | 'DISASSOCIATED';
+
+export interface SiteWiseSettings {
+  region?: string;
+  endpoint?: string;
+  profile?: string;
+}
+
+export function createSiteWiseClient(settings: SiteWiseSettings): IoTSiteWiseClient {
   return new IoTSiteWiseClient({
-    endpoint: config.sitewiseEndpoint,
-    region: config.region ?? (config.sitewiseEndpoint ? 'us-east-1' : undefined),
-    profile: config.profile,
+    endpoint: settings.endpoint,
+    region: settings.region ?? (settings.endpoint ? 'us-east-1' : undefined),
+    profile: settings.profile,
     // The SDK prefixes the host with `api.`; a custom endpoint is used as given.
-    disableHostPrefix: config.sitewiseEndpoint !== undefined,
-    maxAttempts: 3,
+    disableHostPrefix: settings.endpoint !== undefined,
+    // one attempt per call: every retry is the retry policy's (src/shared/retry-policy.ts)
+    maxAttempts: 1,
   });
 }
 
 /**
  * Every series id SiteWise knows for the type, in both forms a cold-tier key
  * can carry: the `timeSeriesId`, and `{assetId}_{propertyId}` for associated
- * series.
+ * series. Throttled pages back off under the retry policy instead of failing the run.
  */
-export async function listTimeSeriesIds(client: IoTSiteWiseClient, type: 'ASSOCIATED' | 'DISASSOCIATED'): Promise<Set<string>> {
+export async function listTimeSeriesIds(client: IoTSiteWiseClient, type: SeriesType, retry: RetryPolicy, signal?: AbortSignal): Promise<Set<string>> {
   const ids = new Set<string>();
   let nextToken: string | undefined;
   do {
-    const page = await fetchPage(client, type, nextToken);
+    const token = nextToken;
+    const page = await retry
+      .run(() => client.send(new ListTimeSeriesCommand({ timeSeriesType: type, maxResults: PAGE_SIZE, nextToken: token }), { abortSignal: signal }), retryClass, signal)
+      .catch((err: unknown) => {
+        throw permanentFault(err, 'ListTimeSeries', 'the AWS IoT SiteWise API') ?? err;
+      });
     for (const s of page.TimeSeriesSummaries ?? []) {
       if (s.timeSeriesId) ids.add(s.timeSeriesId);
       if (s.assetId && s.propertyId) ids.add(`${s.assetId}_${s.propertyId}`);
@@ -35,17 +46,4 @@ export async function listTimeSeriesIds(client: IoTSiteWiseClient, type: 'ASSOCI
     nextToken = page.nextToken;
   } while (nextToken);
   return ids;
-}
-
-async function fetchPage(client: IoTSiteWiseClient, type: 'ASSOCIATED' | 'DISASSOCIATED', nextToken: string | undefined): Promise<ListTimeSeriesCommandOutput> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await client.send(new ListTimeSeriesCommand({ timeSeriesType: type, maxResults: PAGE_SIZE, nextToken }));
-    } catch (err) {
-      const fatal = permanentFault(err, 'ListTimeSeries', 'the AWS IoT SiteWise API');
-      if (fatal) throw fatal;
-      if (!isTransient(err) || attempt >= MAX_THROTTLED_TRIES) throw err;
-      await sleep(Math.min(MAX_BACKOFF_MS, 250 * 2 ** attempt) * (0.5 + Math.random()));
-    }
-  }
 }

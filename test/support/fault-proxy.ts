@@ -27,6 +27,8 @@ export interface FaultProxy {
   endpoint: string;
   /** Share of requests (0..1) failed at random. */
   failureRate: number;
+  /** Added before each request is forwarded, as a distant region adds it. */
+  latencyMs: number;
   rules: FaultRule[];
   log: (ProxyRequest & { fault?: string })[];
   stop(): Promise<void>;
@@ -38,7 +40,7 @@ export async function startFaultProxy(target: string, seed = 1): Promise<FaultPr
   const rand = prng(seed);
   const upstream = new URL(target);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-  const state: FaultProxy = { endpoint: '', failureRate: 0, rules: [], log: [], stop: async () => {} };
+  const state: FaultProxy = { endpoint: '', failureRate: 0, latencyMs: 0, rules: [], log: [], stop: async () => {} };
   const errorXml = (code: string) => `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>injected by the test proxy</Message></Error>`;
 
   const server = http.createServer((req, res) => {
@@ -65,7 +67,7 @@ export async function startFaultProxy(target: string, seed = 1): Promise<FaultPr
       req.socket.destroy();
       return;
     }
-    const forward = http.request(
+    const forward = () => http.request(
       { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers, agent },
       (up) => {
         if (kind === 'reset-after') {
@@ -77,8 +79,13 @@ export async function startFaultProxy(target: string, seed = 1): Promise<FaultPr
         up.pipe(res);
       },
     );
-    forward.on('error', () => req.socket.destroy());
-    req.pipe(forward);
+    const send = () => {
+      const upstreamRequest = forward();
+      upstreamRequest.on('error', () => req.socket.destroy());
+      req.pipe(upstreamRequest);
+    };
+    if (state.latencyMs > 0) setTimeout(send, state.latencyMs);
+    else send();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   state.endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

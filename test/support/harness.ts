@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
-import { mapLimit } from '../../src/limit.js';
+import { mapLimit } from '../../src/shared/limit.js';
 import { decodeAvro, recordKey, type ColdObject, type RawDatum } from './generate-cold-tier.js';
 import { startS3, type S3Backend } from './s3-backend.js';
 import { startSiteWise, type SiteWiseServer } from './sitewise-server.js';
@@ -33,7 +33,7 @@ export interface World {
   env: Record<string, string>;
   writeConfig(extra?: Record<string, unknown>, endpoint?: string): Promise<void>;
   put(objects: { key: string; body: Buffer | string }[], bucket?: string): Promise<void>;
-  cli(args: string[], options?: { killAfterMs?: number; killWhen?: (out: string) => boolean; env?: Record<string, string> }): Promise<CliResult>;
+  cli(args: string[], options?: { killAfterMs?: number; killWhen?: (out: string) => boolean; killSignal?: NodeJS.Signals; env?: Record<string, string> }): Promise<CliResult>;
   list(bucket: string, prefix?: string): Promise<{ key: string; size: number }[]>;
   get(bucket: string, key: string): Promise<Buffer>;
   destinationRecords(dataPrefix?: string): Promise<RawDatum[]>;
@@ -78,12 +78,17 @@ export async function startWorld(series: SeriesSpec[]): Promise<World> {
         });
         let stdout = '';
         let stderr = '';
+        let killed = false;
+        const kill = () => {
+          if (!killed) child.kill(options.killSignal ?? 'SIGKILL');
+          killed = true;
+        };
         child.stdout.on('data', (c: Buffer) => {
           stdout += c.toString();
-          if (options.killWhen?.(stdout)) child.kill('SIGKILL');
+          if (options.killWhen?.(stdout)) kill();
         });
         child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-        const timer = options.killAfterMs ? setTimeout(() => child.kill('SIGKILL'), options.killAfterMs) : undefined;
+        const timer = options.killAfterMs ? setTimeout(kill, options.killAfterMs) : undefined;
         child.on('close', (code, signal) => {
           clearTimeout(timer);
           resolve({ code, signal, stdout, stderr });

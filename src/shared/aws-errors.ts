@@ -1,4 +1,4 @@
-import { FatalError } from '../errors.js';
+import { FatalError } from './errors.js';
 
 interface AwsLikeError {
   name?: string;
@@ -12,7 +12,9 @@ const PERMISSION: Record<string, string> = {
   GetObject: 's3:GetObject',
   HeadObject: 's3:GetObject',
   PutObject: 's3:PutObject',
-  Upload: 's3:PutObject',
+  CreateMultipartUpload: 's3:PutObject',
+  UploadPart: 's3:PutObject',
+  CompleteMultipartUpload: 's3:PutObject',
   DeleteObjects: 's3:DeleteObject',
   ListMultipartUploads: 's3:ListBucketMultipartUploads',
   AbortMultipartUpload: 's3:AbortMultipartUpload',
@@ -73,16 +75,13 @@ export function isTransient(err: unknown): boolean {
   );
 }
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const THROTTLING = /Throttl|SlowDown|TooManyRequests/;
 
-/** Retries transient faults with exponential backoff and jitter, on top of the SDK's own per-request retries (which do not cover a body stream cut midway). */
-export async function withRetry<T>(fn: (attempt: number) => Promise<T>, attempts = 5, baseMs = 200): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn(attempt);
-    } catch (err) {
-      if (attempt >= attempts || !isTransient(err)) throw err;
-      await sleep(baseMs * 2 ** (attempt - 1) * (0.5 + Math.random()));
-    }
-  }
+/** How the retry policy should treat a fault: throttling backs off longer than other transient faults. */
+export function retryClass(err: unknown): 'retry' | 'throttled' | 'fail' {
+  // a conditional write that raced another one (S3's 409): the condition holds or fails on the next try
+  if ((err as AwsLikeError).name === 'ConditionalRequestConflict') return 'retry';
+  if (!isTransient(err)) return 'fail';
+  const e = err as AwsLikeError;
+  return e.$metadata?.httpStatusCode === 429 || e.$metadata?.httpStatusCode === 503 || THROTTLING.test(e.name ?? '') ? 'throttled' : 'retry';
 }

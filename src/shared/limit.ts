@@ -1,5 +1,8 @@
+/** Runs a task when a place is free. */
+export type Limiter = <T>(task: () => Promise<T>) => Promise<T>;
+
 /** Runs at most `n` of the given tasks at once, in order of arrival. */
-export function createLimiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {
+export function createLimiter(n: number): Limiter {
   let active = 0;
   const waiting: (() => void)[] = [];
   return async <T>(task: () => Promise<T>): Promise<T> => {

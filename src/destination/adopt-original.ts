@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { readRecordSlices } from '../avro/read-record-slices.js';
-import { DayError } from '../errors.js';
-import { mapLimit } from '../limit.js';
-import { dayPrefix, isoDay, type Day } from '../partition/day.js';
+import { isoDay, type Day } from '../partition/day.js';
 import { parseDataKey } from '../partition/parse-data-key.js';
-import type { Bucket, ObjectInfo } from '../s3/bucket.js';
+import { DayError } from '../shared/errors.js';
+import { mapLimit } from '../shared/limit.js';
+import type { ObjectInfo, ObjectStore } from '../store/object-store.js';
+import { dataDayPrefix, type DestinationLayout } from './layout.js';
 import type { Ledger, LedgerBatch } from './ledger.js';
 
 const fingerprint = (bytes: Buffer) => createHash('sha1').update(bytes).digest('base64');
@@ -32,10 +33,11 @@ export async function adoptOriginal(opts: {
   day: Day;
   indexIds: string[];
   listed: ObjectInfo[];
-  cold: Bucket;
-  dest: Bucket;
-  dataPrefix: string;
+  cold: ObjectStore;
+  dest: ObjectStore;
+  layout: DestinationLayout;
   concurrency: number;
+  signal?: AbortSignal;
 }): Promise<Ledger> {
   const ids = new Set(opts.indexIds);
   // The original wrote the second `_` field of the file name as the id, which
@@ -45,7 +47,7 @@ export async function adoptOriginal(opts: {
     return parsed !== undefined && (ids.has(parsed.seriesId) || ids.has(parsed.seriesId.split('_')[0]!));
   });
   const candidates = await mapLimit(possible, opts.concurrency, async (object): Promise<Candidate | undefined> => {
-    const body = await opts.cold.getBuffer(object.key);
+    const body = await opts.cold.getBuffer(object.key, opts.signal);
     if (!body) return undefined;
     let count = 0;
     let first = '';
@@ -60,7 +62,7 @@ export async function adoptOriginal(opts: {
   const byFirst = new Map<string, Candidate[]>();
   for (const c of candidates) if (c) byFirst.set(c.first, [...(byFirst.get(c.first) ?? []), c]);
 
-  const mergedFiles = (await opts.dest.list(dayPrefix(opts.dataPrefix, opts.day))).filter((o) => o.key.endsWith('.avro'));
+  const mergedFiles = (await opts.dest.list(dataDayPrefix(opts.layout, opts.day), opts.signal)).filter((o) => o.key.endsWith('.avro'));
   const batches: LedgerBatch[] = [];
   const claimed = new Set<string>();
   for (const file of mergedFiles) {
@@ -69,7 +71,7 @@ export async function adoptOriginal(opts: {
     const found: ObjectInfo[] = [];
     let index = 0;
     const name = `s3://${opts.dest.name}/${file.key}`;
-    for await (const slice of readRecordSlices(await opts.dest.getStream(file.key), name)) {
+    for await (const slice of readRecordSlices(await opts.dest.getStream(file.key, opts.signal), name)) {
       const fp = fingerprint(slice);
       for (const c of byFirst.get(fp) ?? []) open.push({ c, start: index });
       for (let i = open.length - 1; i >= 0; i--) {
@@ -88,7 +90,7 @@ export async function adoptOriginal(opts: {
   }
   if (mergedFiles.length === 0) {
     throw new DayError(
-      `${isoDay(opts.day)}: the destination has an index from the original tool (s3://${opts.dest.name}) but no merged files under ${dayPrefix(opts.dataPrefix, opts.day)}; ` +
+      `${isoDay(opts.day)}: the destination has an index from the original tool (s3://${opts.dest.name}) but no merged files under ${dataDayPrefix(opts.layout, opts.day)}; ` +
         'check the data prefix, or delete the index to merge the day from scratch',
     );
   }

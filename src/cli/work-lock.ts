@@ -1,7 +1,6 @@
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
-import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { FatalError } from './errors.js';
+import { FatalError } from '../shared/errors.js';
 
 export const LOCK_FILE = '.sitewise-repartition.lock';
 
@@ -27,13 +26,9 @@ export async function acquireWorkLock(workDir: string): Promise<() => Promise<vo
       const fh = await open(file, 'wx');
       await fh.writeFile(String(process.pid));
       await fh.close();
-      // also on Ctrl-C / SIGTERM, which end the process through process.exit
-      const onExit = () => rmSync(file, { force: true });
-      process.once('exit', onExit);
-      return async () => {
-        process.off('exit', onExit);
-        await rm(file, { force: true });
-      };
+      // a stop signal winds the run down through its finally blocks, which call this; a process
+      // that dies without them leaves a lock whose pid is gone, and the next run takes it over
+      return () => rm(file, { force: true });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());

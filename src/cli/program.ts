@@ -1,0 +1,115 @@
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { Option } from 'commander';
+import { loadConfig } from '../config/load-config.js';
+import { defaultOf } from '../config/schema.js';
+import { formatInfo, DEFAULT_FORMAT } from '../output/formats.js';
+import { DAY_COMMANDS, type CliFlags, type CommandEntry } from './command-table.js';
+import { peakRssMb } from './peak-memory.js';
+import { createRenderer } from './render.js';
+import { acquireWorkLock } from './work-lock.js';
+
+export const EXIT_DAY_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+/** The package's version, from the package.json nearest above this file (dist/bin/cli.cjs, or dist/src/cli/program.js under tsc). */
+function packageVersion(): string {
+  for (let dir = new URL('.', import.meta.url); dir.pathname !== '/'; dir = new URL('..', dir)) {
+    try {
+      return (JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { version: string }).version;
+    } catch {
+      // not here: look further up
+    }
+  }
+  return 'unknown';
+}
+
+function withCommonOptions(cmd: Command, example: string): Command {
+  return cmd
+    .option('-c, --config <file>', 'config file', 'config.yml')
+    .option('--from <day>', 'first day: YYYY-MM-DD, today, yesterday or today-N (overrides date_range.date_start)')
+    .option('--to <day>', 'last day, inclusive (overrides date_range.date_end)')
+    .option('--profile <name>', 'AWS profile (overrides credentials.profile)')
+    .option('--work-dir <dir>', `local work folder (overrides local_dirs.work_dir, default ${defaultOf('local_dirs.work_dir')})`)
+    .option('--concurrency <n>', `parallel S3 transfers (default ${defaultOf('concurrency')})`)
+    .option('-q, --quiet', 'only errors and the final summary')
+    .option('-v, --verbose', 'per-object detail')
+    .addOption(new Option('--log-format <format>', 'text, or json: one JSON object per event').choices(['text', 'json']).default('text'))
+    .addHelpText('after', `\nExample:\n  ${example}\n`);
+}
+
+/** Loads the config, builds the command's dependencies, runs it under the work-dir lock, reports, and closes what it opened. */
+async function execute(entry: CommandEntry, flags: CliFlags, signal: AbortSignal): Promise<void> {
+  const env = process.env;
+  const config = await loadConfig(flags, entry.needs, env);
+  const emit = createRenderer({
+    format: flags.logFormat,
+    quiet: flags.quiet ?? false,
+    verbose: flags.verbose ?? false,
+    tty: Boolean(process.stderr.isTTY) && flags.logFormat === 'text',
+  });
+  const closers: (() => unknown)[] = [];
+  const started = Date.now();
+  try {
+    const release = entry.dryRun(flags) ? async () => {} : await acquireWorkLock(config.workDir);
+    try {
+      const summary = await entry.execute({ config, flags, env, emit, signal, onClose: (close) => closers.push(close) });
+      emit({
+        type: 'command-end',
+        stage: entry.name,
+        done: summary.done.length,
+        skipped: summary.skipped.length,
+        failed: summary.failed.length,
+        seconds: (Date.now() - started) / 1000,
+        failedDays: summary.failed,
+        peakRssMb: peakRssMb(),
+      });
+      if (summary.failed.length > 0) process.exitCode = EXIT_DAY_FAILED;
+    } finally {
+      emit.finish();
+      await release();
+    }
+  } finally {
+    for (const close of closers.reverse()) await close();
+  }
+}
+
+export function buildProgram(signal: AbortSignal): Command {
+  const program = new Command('sitewise-repartition')
+    .description('Re-partition AWS IoT SiteWise cold-tier Avro exports into one Avro file per day, exactly once.')
+    .version(packageVersion())
+    .exitOverride() // set before the commands are added, so they inherit it
+    .showSuggestionAfterError(true)
+    .showHelpAfterError('(add --help for usage)')
+    .addHelpText(
+      'after',
+      `
+Order: download -> merge -> upload (or run, which does all three day by day).
+
+Examples:
+  sitewise-repartition download --config config.yml --from 2023-01-01 --to 2023-01-31
+  sitewise-repartition merge --config config.yml
+  sitewise-repartition upload --config config.yml
+  sitewise-repartition run --from yesterday --to today      # from cron
+  sitewise-repartition athena-ddl > table.sql
+`,
+    );
+  for (const entry of DAY_COMMANDS) {
+    const cmd = program.command(entry.name).description(entry.description);
+    if (entry.alias) cmd.alias(entry.alias);
+    entry.options(withCommonOptions(cmd, entry.example)).action((flags: CliFlags) => execute(entry, flags, signal));
+  }
+  program
+    .command('athena-ddl')
+    .description('print the Athena CREATE EXTERNAL TABLE statement for the merged output (partition projection, no crawler)')
+    .option('-c, --config <file>', 'config file', 'config.yml')
+    .option('--table <name>', 'table name', 'sitewise_repartitioned')
+    .option('--database <name>', 'database name', 'default')
+    .addHelpText('after', '\nExample:\n  sitewise-repartition athena-ddl --table plant_data > create-table.sql\n')
+    .action(async (flags: { config: string; table: string; database: string }) => {
+      const config = await loadConfig({ config: flags.config }, ['dest-bucket'], process.env);
+      const { athenaDdl } = await import('../commands/athena-ddl.js');
+      process.stdout.write(athenaDdl(config, flags, formatInfo(DEFAULT_FORMAT)));
+    });
+  return program;
+}

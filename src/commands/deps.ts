@@ -1,0 +1,43 @@
+/**
+ * What each command is given: settings, clients and where to report, each
+ * command asking for exactly what it uses. The CLI builds these (src/cli/
+ * command-table.ts); tests may build them around loopback servers.
+ */
+import type { Config } from '../config/load-config.js';
+import type { OutputFormat } from '../output/output-format.js';
+import type { DayRange } from '../partition/day.js';
+import type { Emit } from '../shared/events.js';
+import type { Limiter } from '../shared/limit.js';
+import type { ObjectStore } from '../store/object-store.js';
+
+/** What every command has: where to report, and the run's stop signal (SIGINT, SIGTERM). */
+export interface RunContext {
+  emit: Emit;
+  signal: AbortSignal;
+}
+
+/** Known series ids; undefined means every series (timeseries_type ALL). Asked once per run, then cached. */
+export type SeriesLookup = () => Promise<Set<string> | undefined>;
+
+export interface DownloadDeps extends RunContext {
+  config: Config;
+  range: DayRange;
+  cold: ObjectStore;
+  dest: ObjectStore;
+  series: SeriesLookup;
+  /** Shared bound on S3 transfers in flight. */
+  transfers: Limiter;
+}
+
+export interface MergeDeps extends RunContext {
+  config: Config;
+  format: OutputFormat;
+}
+
+export interface UploadDeps extends RunContext {
+  config: Config;
+  dest: ObjectStore;
+  transfers: Limiter;
+}
+
+export type RunDeps = DownloadDeps & MergeDeps & UploadDeps;

@@ -1,0 +1,75 @@
+import { isoDay, type Day } from '../partition/day.js';
+import { DayError } from '../shared/errors.js';
+import { arrayOf, boolean, checkShape, count, literal, object, optional, ShapeError, string, type Shape } from '../shared/json-shape.js';
+import type { ObjectInfo, ObjectStore } from '../store/object-store.js';
+
+/**
+ * The per-day ledger kept in the destination beside timeseries.txt: every
+ * source object merged for the day, by key, size and ETag, grouped by the
+ * merged file that holds its records. Writing it is the day's commit.
+ */
+export interface LedgerBatch {
+  /** Name of the merged file under the day's data prefix. */
+  file: string;
+  records: number;
+  objects: ObjectInfo[];
+  committedAt: string;
+  /** Found in a destination written by the original sample, not merged by us. */
+  adopted?: boolean;
+}
+
+export interface Ledger {
+  version: 1;
+  day: string;
+  batches: LedgerBatch[];
+}
+
+const LEDGER: Shape<Ledger> = object<Ledger>({
+  version: literal(1),
+  day: string,
+  batches: arrayOf(
+    object<LedgerBatch>({
+      file: string,
+      records: count,
+      objects: arrayOf(object<ObjectInfo>({ key: string, size: count, etag: string })),
+      committedAt: string,
+      adopted: optional(boolean),
+    }),
+  ),
+});
+
+export function emptyLedger(day: Day): Ledger {
+  return { version: 1, day: isoDay(day), batches: [] };
+}
+
+/** The ledger at `key`, checked field by field; undefined if the day has none. */
+export async function readLedger(store: ObjectStore, key: string, signal?: AbortSignal): Promise<Ledger | undefined> {
+  const body = await store.getBuffer(key, signal);
+  if (body === undefined) return undefined;
+  const where = `s3://${store.name}/${key}`;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new DayError(`${where}: the ledger is not valid JSON; restore it from a backup or version (nothing was changed)`);
+  }
+  const version = (doc as { version?: unknown } | null)?.version;
+  if (typeof doc === 'object' && doc !== null && version !== 1) {
+    throw new DayError(`${where}: ledger version ${String(version)} is not one this tool reads (1)`);
+  }
+  try {
+    return checkShape(LEDGER, doc);
+  } catch (err) {
+    if (err instanceof ShapeError) throw new DayError(`${where}: the ledger's ${err.message}; restore it from a backup or version (nothing was changed)`);
+    throw err;
+  }
+}
+
+export async function writeLedger(store: ObjectStore, key: string, ledger: Ledger, signal?: AbortSignal): Promise<void> {
+  await store.put(key, `${JSON.stringify(ledger, null, 1)}\n`, { contentType: 'application/json' }, signal);
+}
+
+/** Every source object the ledger names, by key. */
+export function mergedObjects(ledger: Ledger | undefined): Map<string, ObjectInfo> {
+  return new Map((ledger?.batches ?? []).flatMap((b) => b.objects.map((o) => [o.key, o] as const)));
+}

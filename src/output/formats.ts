@@ -1,0 +1,29 @@
+/** The output formats by name: where a new format is added. */
+import { AVRO, avroOutput } from './avro-output.js';
+import type { FormatInfo, OutputFormat } from './output-format.js';
+
+export interface FormatOptions {
+  /** Check every input block's CRC while merging. */
+  checkCrc?: boolean;
+}
+
+const FORMATS = {
+  avro: { info: AVRO, create: avroOutput },
+} as const satisfies Record<string, { info: FormatInfo; create: (options: FormatOptions) => OutputFormat }>;
+
+export type FormatName = keyof typeof FORMATS;
+export const DEFAULT_FORMAT: FormatName = 'avro';
+
+export function formatInfo(name: FormatName): FormatInfo {
+  return FORMATS[name].info;
+}
+
+/** A format ready to write days; close() it when the run ends. */
+export function createOutputFormat(name: FormatName, options: FormatOptions = {}): OutputFormat {
+  return FORMATS[name].create(options);
+}
+
+/** Content-Type by a merged file's extension, so upload sends any format's file right without making the format. */
+export function contentTypeOf(file: string): string {
+  return Object.values(FORMATS).find((f) => file.endsWith(f.info.extension))?.info.contentType ?? 'application/octet-stream';
+}

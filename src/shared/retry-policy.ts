@@ -1,0 +1,76 @@
+/**
+ * The one retry policy, for S3 and SiteWise alike. The SDK clients make a
+ * single attempt per call (maxAttempts 1); every retry happens here, so a
+ * request is tried at most `maxAttempts` times in all, never attempts times
+ * attempts. It honours AWS_MAX_ATTEMPTS and AWS_RETRY_MODE as the AWS CLI does.
+ *
+ * Worst case of one request with the defaults: 8 attempts of at most
+ * ATTEMPT_TIMEOUT_MS (60 s) each, plus 7 backoffs of at most 1.5 x (0.2, 0.4,
+ * ... 12.8 s), 38 s: about 8 min 38 s. A throttled request (SlowDown,
+ * ThrottlingException) gets THROTTLED_ATTEMPTS tries, its backoffs starting at
+ * THROTTLE_BASE_MS and capped at MAX_DELAY_MS: at most 12 x 60 s + 3 min 17 s
+ * of waiting, about 15 min 17 s. A multipart upload retries each part alone.
+ */
+import { setTimeout as sleepFor } from 'node:timers/promises';
+
+/** Tries per request when AWS_MAX_ATTEMPTS is not set. */
+export const DEFAULT_MAX_ATTEMPTS = 8;
+/** Tries of a throttled request (SlowDown, ThrottlingException): throttling eases with time, so it gets more. */
+export const THROTTLED_ATTEMPTS = 12;
+/** The first backoff; each further one doubles, with jitter of 0.5-1.5 x. */
+export const BASE_DELAY_MS = 200;
+/** The first backoff after throttling. */
+export const THROTTLE_BASE_MS = 500;
+/** No backoff is longer than this. */
+export const MAX_DELAY_MS = 20_000;
+/** One attempt's limit; the S3 and SiteWise handlers abort an attempt that takes longer. */
+export const ATTEMPT_TIMEOUT_MS = 60_000;
+/** How long a connection may take to open. */
+export const CONNECT_TIMEOUT_MS = 5_000;
+
+/** standard: backoff per request. adaptive: also, after throttling, every request of the run waits out the same pause (the SDK's client-side rate limiting, simplified). */
+export type RetryMode = 'standard' | 'adaptive';
+
+export interface RetryPolicy {
+  readonly maxAttempts: number;
+  readonly mode: RetryMode;
+  /** Retries `fn` while `classify` says an error is worth another try. */
+  run<T>(fn: (attempt: number) => Promise<T>, classify: (err: unknown) => 'retry' | 'throttled' | 'fail', signal?: AbortSignal): Promise<T>;
+}
+
+/** The policy AWS_MAX_ATTEMPTS and AWS_RETRY_MODE ask for (`legacy` counts as standard); a bad value names the variable. */
+export function retryPolicyFromEnv(env: Record<string, string | undefined>): RetryPolicy {
+  const attemptsText = env.AWS_MAX_ATTEMPTS;
+  const maxAttempts = attemptsText === undefined || attemptsText === '' ? DEFAULT_MAX_ATTEMPTS : Number(attemptsText);
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new RangeError(`AWS_MAX_ATTEMPTS: '${attemptsText}' must be a whole number of 1 or more`);
+  const modeText = (env.AWS_RETRY_MODE ?? 'standard').toLowerCase();
+  if (!['standard', 'adaptive', 'legacy', ''].includes(modeText)) throw new RangeError(`AWS_RETRY_MODE: '${env.AWS_RETRY_MODE}' is not one of standard, adaptive, legacy`);
+  return createRetryPolicy(maxAttempts, modeText === 'adaptive' ? 'adaptive' : 'standard');
+}
+
+export function createRetryPolicy(maxAttempts = DEFAULT_MAX_ATTEMPTS, mode: RetryMode = 'standard'): RetryPolicy {
+  /** adaptive: no attempt of this policy starts before this time (ms since epoch). */
+  let pausedUntil = 0;
+  const jitter = () => 0.5 + Math.random();
+  return {
+    maxAttempts,
+    mode,
+    async run(fn, classify, signal) {
+      for (let attempt = 1; ; attempt++) {
+        if (mode === 'adaptive' && pausedUntil > Date.now()) await sleepFor(pausedUntil - Date.now(), undefined, { signal });
+        try {
+          return await fn(attempt);
+        } catch (err) {
+          if (signal?.aborted) throw err;
+          const kind = classify(err);
+          const limit = kind === 'throttled' ? Math.max(maxAttempts, THROTTLED_ATTEMPTS) : maxAttempts;
+          if (kind === 'fail' || attempt >= limit) throw err;
+          const base = kind === 'throttled' ? THROTTLE_BASE_MS : BASE_DELAY_MS;
+          const delay = Math.min(MAX_DELAY_MS, base * 2 ** (attempt - 1)) * jitter();
+          if (kind === 'throttled' && mode === 'adaptive') pausedUntil = Math.max(pausedUntil, Date.now() + delay);
+          await sleepFor(delay, undefined, { signal });
+        }
+      }
+    },
+  };
+}

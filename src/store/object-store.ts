@@ -1,0 +1,58 @@
+/**
+ * The seam between the tool and a bucket. Domain code (selection, the
+ * destination's commit, adoption) sees only this; src/s3 implements it.
+ * Modelled on object_store's put modes: an unconditional put, create-if-absent
+ * (`ifNoneMatch: '*'`) and update-if-unchanged (`ifMatch`), the last two
+ * failing with a typed PreconditionFailedError rather than overwriting.
+ */
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  /** ETag without quotes. */
+  etag: string;
+}
+
+/** What a conditional put asks of the store. */
+export interface PutCondition {
+  /** `'*'`: only if no object has the key. */
+  ifNoneMatch?: '*';
+  /** Only if the object's ETag (unquoted) is still this one. */
+  ifMatch?: string;
+}
+
+export interface PutOptions extends PutCondition {
+  contentType?: string;
+}
+
+/** A conditional put (or read) whose condition did not hold: nothing was written. */
+export class PreconditionFailedError extends Error {
+  constructor(
+    readonly target: string,
+    readonly condition: PutCondition,
+    options?: { cause?: unknown },
+  ) {
+    super(`${target}: precondition failed (${condition.ifNoneMatch ? 'an object already exists' : `its ETag is no longer ${condition.ifMatch ?? '?'}`})`, options);
+    this.name = 'PreconditionFailedError';
+  }
+}
+
+export interface ObjectStore {
+  /** The bucket's name, for messages. */
+  readonly name: string;
+  /** Every object under `prefix`, all pages, in key order. */
+  list(prefix: string, signal?: AbortSignal): Promise<ObjectInfo[]>;
+  head(key: string, signal?: AbortSignal): Promise<ObjectInfo | undefined>;
+  /** The whole object, or undefined if there is none. For small objects (indexes, ledgers). */
+  getBuffer(key: string, signal?: AbortSignal): Promise<Buffer | undefined>;
+  /** A body stream for reading a large object through once. */
+  getStream(key: string, signal?: AbortSignal): Promise<AsyncIterable<Buffer>>;
+  /** Downloads `object` to `file`, checked against its listed size (and MD5 where the ETag is one). */
+  download(object: ObjectInfo, file: string, signal?: AbortSignal): Promise<void>;
+  /** Throws PreconditionFailedError when a condition is given and does not hold. */
+  put(key: string, body: Buffer | string, options?: PutOptions, signal?: AbortSignal): Promise<ObjectInfo>;
+  /** Uploads a local file (multipart when large) and verifies what was stored. */
+  uploadFile(key: string, file: string, options: { contentType: string; onBytes?: (loaded: number) => void }, signal?: AbortSignal): Promise<ObjectInfo>;
+  deleteKeys(keys: string[], signal?: AbortSignal): Promise<void>;
+  /** Aborts unfinished multipart uploads under `prefix` whose key `isOurs` accepts; returns how many. */
+  abortUploads(prefix: string, isOurs: (key: string) => boolean, signal?: AbortSignal): Promise<number>;
+}
