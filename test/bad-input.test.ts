@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import avro from 'avsc';
@@ -114,5 +114,70 @@ describe('a key that would point outside the work dir', () => {
     assert.ok(r.stderr.includes(`download 2024-04-07: FAILED: key(s) with '.' or '..' path segments could point outside the day folder; refusing the day (nothing was downloaded): ${key}`), r.stderr);
     assert.ok(!existsSync(path.join(world.workDir, 'raw', '2024-4-7')));
     assert.ok(!existsSync(path.join(world.dir, 'etc')));
+  });
+});
+
+describe('a damaged or hand-edited hand-off file or ledger', () => {
+  const series = makeSeries({ associated: 3, disassociated: 1 }, 43);
+  let world: World;
+  let objects: ColdObject[];
+  const rawDay = () => path.join(world.workDir, 'raw', '2024-4-8');
+  const mergedDay = () => path.join(world.workDir, 'merged', '2024-4-8');
+  const edit = async (file: string, change: (doc: Record<string, unknown>) => void) => {
+    const doc = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+    change(doc);
+    await writeFile(file, JSON.stringify(doc));
+  };
+  before(async () => {
+    world = await startWorld(series);
+    await world.writeConfig({ timeseries_type: 'ALL', date_range: { date_start: '2024-04-08', date_end: '2024-04-08' } });
+    objects = await generateDay(series, day(8), { exports: [0] });
+    await world.put(objects);
+  });
+  after(async () => {
+    await world?.stop();
+  });
+
+  it('names the file, the field and the fix, fails only that day, and loses nothing once mended', async () => {
+    assert.equal((await world.cli(['download'])).code, 0);
+    const manifest = path.join(rawDay(), 'manifest.json');
+    await edit(manifest, (m) => ((m.objects as { size: unknown }[])[1]!.size = '12'));
+    const merge = await world.cli(['merge']);
+    assert.equal(merge.code, 1);
+    assert.ok(
+      merge.stderr.includes(`merge 2024-04-08: FAILED: ${manifest}: field objects[1].size: expected a whole number of 0 or more, got "12"; delete the day folder and run download again`),
+      merge.stderr,
+    );
+    assert.doesNotMatch(merge.stderr, /\n\s+at /);
+
+    assert.equal((await world.cli(['download'])).code, 0);
+    assert.equal((await world.cli(['merge'])).code, 0);
+    const batch = path.join(mergedDay(), 'batch.json');
+    await edit(batch, (b) => delete b.records);
+    const upload = await world.cli(['upload']);
+    assert.equal(upload.code, 1);
+    assert.ok(upload.stderr.includes(`upload 2024-04-08: FAILED: ${batch}: field records: expected a whole number of 0 or more, got nothing; delete the merged day folder and run merge again`), upload.stderr);
+    assert.deepEqual(await world.list(world.dest), [], 'nothing was uploaded');
+
+    await rm(mergedDay(), { recursive: true });
+    assert.equal((await world.cli(['merge'])).code, 0);
+    assert.equal((await world.cli(['upload'])).code, 0);
+
+    const ledgerKey = 'index/startYear=2024/startMonth=4/startDay=8/ledger.json';
+    const ledger = await world.get(world.dest, ledgerKey);
+    const damaged = JSON.parse(ledger.toString()) as { batches: { objects: { etag: unknown }[] }[] };
+    damaged.batches[0]!.objects[0]!.etag = 5;
+    await world.put([{ key: ledgerKey, body: JSON.stringify(damaged) }], world.dest);
+    const again = await world.cli(['download']);
+    assert.equal(again.code, 1);
+    assert.ok(
+      again.stderr.includes(`download 2024-04-08: FAILED: s3://${world.dest}/${ledgerKey}: the ledger's field batches[0].objects[0].etag: expected a string, got 5; restore it from a backup or version (nothing was changed)`),
+      again.stderr,
+    );
+    assert.equal((await world.get(world.dest, ledgerKey)).toString(), JSON.stringify(damaged), 'the ledger was left as it was');
+
+    await world.put([{ key: ledgerKey, body: ledger }], world.dest);
+    assert.equal((await world.cli(['run'])).code, 0);
+    assert.deepEqual(recordSet(await world.destinationRecords()), recordSet(recordsOf(objects)));
   });
 });

@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { athenaDdl } from '../src/commands/athena-ddl.js';
 import { AVRO } from '../src/output/avro-output.js';
 import { resolveConfig } from '../src/config/load-config.js';
+import { defaultOf, KEYS } from '../src/config/schema.js';
 import { dayPrefix } from '../src/partition/day.js';
 import { generateDay, makeSeries } from './support/generate-cold-tier.js';
 import { CLI, startWorld, type World } from './support/harness.js';
@@ -42,6 +43,13 @@ describe('help, version, mistakes', () => {
       assert.match(r.stdout, /Example:\n {2}sitewise-repartition /);
     });
   }
+  it('takes the defaults in its help from the config schema', async () => {
+    const r = await run(['run', '--help']);
+    const oneLine = r.stdout.replace(/\s+/g, ' ');
+    assert.ok(oneLine.includes(`overrides local_dirs.work_dir, default ${defaultOf('local_dirs.work_dir')})`), r.stdout);
+    assert.ok(oneLine.includes(`parallel S3 transfers (default ${defaultOf('concurrency')})`), r.stdout);
+    assert.equal(defaultOf('concurrency'), String(KEYS.find((k) => k.path === 'concurrency')!.default));
+  });
   it('starts with its code cache missing or damaged, and writes a good one', async () => {
     const cache = path.join(path.dirname(CLI), 'cli.cjs.v8-cache');
     for (const damage of [() => writeFile(cache, 'not a V8 code cache'), () => rm(cache, { force: true })]) {

@@ -50,6 +50,23 @@ describe('transient faults', () => {
     assert.deepEqual(recordSet(await world.destinationRecords()), recordSet(recordsOf(objects)));
     assert.equal((await world.list(world.dest, 'consolidated/')).length, 2);
   });
+
+  it('tries each request AWS_MAX_ATTEMPTS times in all (one retry policy, no SDK retries inside it), and names a bad value', async () => {
+    const listing = (r: { method: string; path: string }) => r.method === 'GET' && r.path.includes(world.cold) && r.path.includes('list-type=2');
+    const listings = () => proxy.log.filter(listing).length;
+    proxy.rules = [{ match: listing, status: 500, code: 'InternalError' }];
+    const before = listings();
+    const failed = await world.cli(['download', '--from', '2024-03-02', '--to', '2024-03-02', '--dry-run'], { env: { AWS_MAX_ATTEMPTS: '2' } });
+    assert.equal(failed.code, 1);
+    assert.equal(listings() - before, 2, 'two attempts in all');
+    proxy.rules = [{ match: listing, status: 500, code: 'InternalError', times: 2 }];
+    const passed = await world.cli(['download', '--from', '2024-03-02', '--to', '2024-03-02', '--dry-run'], { env: { AWS_MAX_ATTEMPTS: '3' } });
+    proxy.rules = [];
+    assert.equal(passed.code, 0, passed.stderr);
+    const bad = await world.cli(['download', '--dry-run'], { env: { AWS_MAX_ATTEMPTS: 'many' } });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /^config error: AWS_MAX_ATTEMPTS: 'many' must be a whole number of 1 or more$/m);
+  });
 });
 
 describe('permanent faults stop with one clear line', () => {

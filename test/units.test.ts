@@ -11,7 +11,9 @@ import { dayPrefix, daysDescending } from '../src/partition/day.js';
 import { dayFolderName, localName, parseDayFolderName } from '../src/workdir/layout.js';
 import { parseDataKey } from '../src/partition/parse-data-key.js';
 import { selectObjects } from '../src/partition/select-objects.js';
-import { isTransient, permanentFault } from '../src/shared/aws-errors.js';
+import { isTransient, permanentFault, retryClass } from '../src/shared/aws-errors.js';
+import { createRetryPolicy, DEFAULT_MAX_ATTEMPTS, retryPolicyFromEnv, THROTTLED_ATTEMPTS } from '../src/shared/retry-policy.js';
+import { arrayOf, checkShape, count, object, optional, string } from '../src/shared/json-shape.js';
 
 const A = '7020c8e2-e6db-40fa-9845-ed0dddd4c77d';
 const P = '95e63da7-d34e-43e1-bc6f-1b490154b07a';
@@ -111,6 +113,92 @@ describe('fault classification', () => {
     assert.ok(!isTransient(fault('AccessDenied', 403)));
     // a store without an optional API (s3rver's ListMultipartUploads): asking again wastes seconds
     assert.ok(!isTransient(fault('NotImplemented', 501)));
+  });
+});
+
+describe('the retry policy', () => {
+  const quick = { baseDelayMs: 1, throttleBaseMs: 1, maxDelayMs: 2 };
+  const failing = (err: Error) => {
+    const calls: number[] = [];
+    return { calls, fn: async (attempt: number): Promise<string> => (calls.push(attempt), Promise.reject(err)) };
+  };
+  const fault = (name: string, status: number) => Object.assign(new Error(name), { name, $metadata: { httpStatusCode: status } });
+
+  it('tries a transient fault maxAttempts times in all, a throttled one THROTTLED_ATTEMPTS times, a permanent one once', async () => {
+    const policy = createRetryPolicy({ maxAttempts: 3, ...quick });
+    for (const [err, tries] of [[fault('InternalError', 500), 3], [fault('SlowDown', 503), THROTTLED_ATTEMPTS], [fault('AccessDenied', 403), 1]] as const) {
+      const { calls, fn } = failing(err);
+      await assert.rejects(policy.run(fn, retryClass), (e: Error) => e === err);
+      assert.deepEqual(calls, Array.from({ length: tries }, (_, i) => i + 1), err.name);
+    }
+    let calls = 0;
+    assert.equal(await policy.run(async (attempt) => (calls++, attempt < 3 ? Promise.reject(fault('InternalError', 500)) : 'ok'), retryClass), 'ok');
+    assert.equal(calls, 3);
+  });
+
+  it('stops at once when the run is stopped, without another try', async () => {
+    const stop = new AbortController();
+    const policy = createRetryPolicy({ maxAttempts: 5, ...quick });
+    let calls = 0;
+    const run = policy.run(
+      () => {
+        calls++;
+        stop.abort();
+        return Promise.reject(fault('InternalError', 500));
+      },
+      retryClass,
+      stop.signal,
+    );
+    await assert.rejects(run);
+    assert.equal(calls, 1);
+  });
+
+  it('adaptive mode makes every request of the run wait out a throttling pause', async () => {
+    const policy = createRetryPolicy({ mode: 'adaptive', baseDelayMs: 1, throttleBaseMs: 200, maxDelayMs: 200 });
+    let throttledAt = 0;
+    const first = policy.run((attempt) => {
+      if (attempt === 1) {
+        throttledAt = Date.now();
+        return Promise.reject(fault('SlowDown', 503));
+      }
+      return Promise.resolve('ok');
+    }, retryClass);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    let secondAt = 0;
+    await policy.run(() => Promise.resolve((secondAt = Date.now())), retryClass);
+    assert.equal(await first, 'ok');
+    // the shortest pause is half the base (jitter 0.5-1.5): the second request waited for it
+    assert.ok(secondAt - throttledAt >= 95, `second request started ${secondAt - throttledAt} ms after the throttling`);
+    // standard mode holds no other request: it runs before the throttled one's retry
+    const standard = createRetryPolicy({ baseDelayMs: 1, throttleBaseMs: 200, maxDelayMs: 200 });
+    let retried = false;
+    const throttled = standard.run(async (attempt) => (attempt === 1 ? Promise.reject(fault('SlowDown', 503)) : (retried = true)), retryClass);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal(await standard.run(() => Promise.resolve(retried), retryClass), false);
+    await throttled;
+  });
+
+  it('reads AWS_MAX_ATTEMPTS and AWS_RETRY_MODE as the AWS CLI does, and names a bad value', () => {
+    assert.deepEqual([retryPolicyFromEnv({}).maxAttempts, retryPolicyFromEnv({}).mode], [DEFAULT_MAX_ATTEMPTS, 'standard']);
+    assert.equal(retryPolicyFromEnv({ AWS_MAX_ATTEMPTS: '2' }).maxAttempts, 2);
+    assert.equal(retryPolicyFromEnv({ AWS_RETRY_MODE: 'adaptive' }).mode, 'adaptive');
+    assert.equal(retryPolicyFromEnv({ AWS_RETRY_MODE: 'legacy' }).mode, 'standard');
+    assert.throws(() => retryPolicyFromEnv({ AWS_MAX_ATTEMPTS: '0' }), /^RangeError: AWS_MAX_ATTEMPTS: '0' must be a whole number of 1 or more$/);
+    assert.throws(() => retryPolicyFromEnv({ AWS_RETRY_MODE: 'fast' }), /AWS_RETRY_MODE: 'fast' is not one of standard, adaptive, legacy/);
+  });
+});
+
+describe('json shapes', () => {
+  const shape = object<{ name: string; items: { size: number; note?: string }[] }>({ name: string, items: arrayOf(object({ size: count, note: optional(string) })) });
+  it('returns the value as parsed, other fields kept', () => {
+    const doc = { name: 'a', items: [{ size: 1 }, { size: 2, note: 'n', extra: true }] };
+    assert.equal(checkShape(shape, doc), doc);
+  });
+  it('names the first field that is wrong', () => {
+    assert.throws(() => checkShape(shape, { name: 'a', items: [{ size: 1 }, { size: -1 }] }), /^ShapeError: field items\[1\]\.size: expected a whole number of 0 or more, got -1$/);
+    assert.throws(() => checkShape(shape, { items: [] }), /field name: expected a string, got nothing/);
+    assert.throws(() => checkShape(shape, [1]), /the document: expected an object, got \[1\]/);
+    assert.throws(() => checkShape(shape, { name: 'a', items: [{ size: 1, note: 3 }] }), /field items\[0\]\.note: expected a string, got 3/);
   });
 });
 

@@ -45,10 +45,20 @@ export function retryPolicyFromEnv(env: Record<string, string | undefined>): Ret
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new RangeError(`AWS_MAX_ATTEMPTS: '${attemptsText}' must be a whole number of 1 or more`);
   const modeText = (env.AWS_RETRY_MODE ?? 'standard').toLowerCase();
   if (!['standard', 'adaptive', 'legacy', ''].includes(modeText)) throw new RangeError(`AWS_RETRY_MODE: '${env.AWS_RETRY_MODE}' is not one of standard, adaptive, legacy`);
-  return createRetryPolicy(maxAttempts, modeText === 'adaptive' ? 'adaptive' : 'standard');
+  return createRetryPolicy({ maxAttempts, mode: modeText === 'adaptive' ? 'adaptive' : 'standard' });
 }
 
-export function createRetryPolicy(maxAttempts = DEFAULT_MAX_ATTEMPTS, mode: RetryMode = 'standard'): RetryPolicy {
+export interface RetrySettings {
+  maxAttempts?: number;
+  mode?: RetryMode;
+  /** The backoffs' bases and cap (tests shorten them). */
+  baseDelayMs?: number;
+  throttleBaseMs?: number;
+  maxDelayMs?: number;
+}
+
+export function createRetryPolicy(settings: RetrySettings = {}): RetryPolicy {
+  const { maxAttempts = DEFAULT_MAX_ATTEMPTS, mode = 'standard', baseDelayMs = BASE_DELAY_MS, throttleBaseMs = THROTTLE_BASE_MS, maxDelayMs = MAX_DELAY_MS } = settings;
   /** adaptive: no attempt of this policy starts before this time (ms since epoch). */
   let pausedUntil = 0;
   const jitter = () => 0.5 + Math.random();
@@ -65,8 +75,8 @@ export function createRetryPolicy(maxAttempts = DEFAULT_MAX_ATTEMPTS, mode: Retr
           const kind = classify(err);
           const limit = kind === 'throttled' ? Math.max(maxAttempts, THROTTLED_ATTEMPTS) : maxAttempts;
           if (kind === 'fail' || attempt >= limit) throw err;
-          const base = kind === 'throttled' ? THROTTLE_BASE_MS : BASE_DELAY_MS;
-          const delay = Math.min(MAX_DELAY_MS, base * 2 ** (attempt - 1)) * jitter();
+          const base = kind === 'throttled' ? throttleBaseMs : baseDelayMs;
+          const delay = Math.min(maxDelayMs, base * 2 ** (attempt - 1)) * jitter();
           if (kind === 'throttled' && mode === 'adaptive') pausedUntil = Math.max(pausedUntil, Date.now() + delay);
           await sleepFor(delay, undefined, { signal });
         }
