@@ -4,7 +4,7 @@ import { readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
-import { generateDay, makeSeries, type ColdObject } from './support/generate-cold-tier.js';
+import { generateDay, makeSeries, type ColdObject, type SeriesSpec } from './support/generate-cold-tier.js';
 import { recordSet, recordsOf, startWorld, type World } from './support/harness.js';
 
 const DAY = { year: 2024, month: 3, day: 2 };
@@ -25,17 +25,23 @@ function assertOneClearLine(stderr: string, pattern: RegExp): void {
   assert.doesNotMatch(stderr, /\n\s+at /);
 }
 
+/** Two generated days in the cold tier, and the CLI configured to reach S3 through a fault proxy. */
+async function twoDaysBehindProxy(series: SeriesSpec[], seed?: number): Promise<{ world: World; proxy: FaultProxy; objects: ColdObject[] }> {
+  const world = await startWorld(series);
+  const objects = [...(await generateDay(series, DAY)), ...(await generateDay(series, { ...DAY, day: 1 }))];
+  await world.put(objects);
+  const proxy = await startFaultProxy(world.s3.endpoint, seed);
+  await world.writeConfig({ timeseries_type: 'ALL' }, proxy.endpoint);
+  return { world, proxy, objects };
+}
+
 describe('transient faults', () => {
   const series = makeSeries({ associated: 10, disassociated: 5 }, 31);
   let world: World;
   let proxy: FaultProxy;
   let objects: ColdObject[];
   before(async () => {
-    world = await startWorld(series);
-    objects = [...(await generateDay(series, DAY)), ...(await generateDay(series, { ...DAY, day: 1 }))];
-    await world.put(objects);
-    proxy = await startFaultProxy(world.s3.endpoint, 5);
-    await world.writeConfig({ timeseries_type: 'ALL' }, proxy.endpoint);
+    ({ world, proxy, objects } = await twoDaysBehindProxy(series, 5));
   });
   after(async () => {
     await proxy?.stop();
@@ -248,13 +254,9 @@ describe('stopped by SIGTERM or SIGINT', () => {
   let proxy: FaultProxy;
   let objects: ColdObject[];
   before(async () => {
-    world = await startWorld(series);
-    objects = [...(await generateDay(series, DAY)), ...(await generateDay(series, { ...DAY, day: 1 }))];
-    await world.put(objects);
-    proxy = await startFaultProxy(world.s3.endpoint);
+    ({ world, proxy, objects } = await twoDaysBehindProxy(series));
     // slow enough that requests are still in flight when the signal comes
     proxy.latencyMs = 150;
-    await world.writeConfig({ timeseries_type: 'ALL' }, proxy.endpoint);
   });
   after(async () => {
     await proxy?.stop();

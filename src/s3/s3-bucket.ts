@@ -31,6 +31,16 @@ function isNotFound(err: unknown): boolean {
   return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
 }
 
+/** The response, or undefined where the key has no object. */
+async function orMissing<T>(request: Promise<T>): Promise<T | undefined> {
+  try {
+    return await request;
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
 function isPreconditionFailed(err: unknown): boolean {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
   return e.name === 'PreconditionFailed' || e.$metadata?.httpStatusCode === 412;
@@ -93,13 +103,8 @@ export class S3Bucket implements ObjectStore {
       'HeadObject',
       key,
       async () => {
-        try {
-          const r = await this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key }), { abortSignal: signal });
-          return { key, size: r.ContentLength ?? 0, etag: unquote(r.ETag) };
-        } catch (err) {
-          if (isNotFound(err)) return undefined;
-          throw err;
-        }
+        const r = await orMissing(this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key }), { abortSignal: signal }));
+        return r && { key, size: r.ContentLength ?? 0, etag: unquote(r.ETag) };
       },
       signal,
     );
@@ -110,13 +115,8 @@ export class S3Bucket implements ObjectStore {
       'GetObject',
       key,
       async () => {
-        try {
-          const r = await this.client.send(new GetObjectCommand({ Bucket: this.name, Key: key }), { abortSignal: signal });
-          return Buffer.from(await r.Body!.transformToByteArray());
-        } catch (err) {
-          if (isNotFound(err)) return undefined;
-          throw err;
-        }
+        const r = await orMissing(this.client.send(new GetObjectCommand({ Bucket: this.name, Key: key }), { abortSignal: signal }));
+        return r && Buffer.from(await r.Body!.transformToByteArray());
       },
       signal,
     );
