@@ -117,7 +117,7 @@ describe('permanent faults stop with one clear line', () => {
     assert.match(r.stdout, /upload 2024-03-02: done/);
   });
 
-  it('GetObject access denied stops with one line; an object changed since it was listed fails its day, named', async () => {
+  it('GetObject access denied stops with one line; an object changed since it was listed makes the day be listed again, and fails it, named, if it changes again', async () => {
     await world.writeConfig({ timeseries_type: 'ALL' }, proxy.endpoint);
     await world.put(await generateDay(series, DAY, { exports: [2] }));
     const objectGet = (r: { method: string; path: string }) => r.method === 'GET' && r.path.includes(world.cold) && r.path.endsWith('.avro');
@@ -126,6 +126,12 @@ describe('permanent faults stop with one clear line', () => {
     assert.equal(denied.code, 1);
     assertOneClearLine(denied.stderr, new RegExp(`^error: GetObject on s3://${world.cold}/raw/startYear=2024/startMonth=3/startDay=2/.*\\.avro: access denied; the role needs s3:GetObject there$`));
     proxy.rules = [{ match: objectGet, status: 412, code: 'PreconditionFailed', times: 1 }];
+    const relisted = await world.cli(['download', ...DATES]);
+    assert.equal(relisted.code, 0, relisted.stderr);
+    assert.match(relisted.stderr, /changed after it was listed \(its ETag is no longer [0-9a-f]{32}\): listing the day again/);
+    // downloaded again from scratch (a resumed day would not need to GET anything)
+    await rm(path.join(world.workDir, 'raw'), { recursive: true, force: true });
+    proxy.rules = [{ match: objectGet, status: 412, code: 'PreconditionFailed' }];
     const changed = await world.cli(['download', ...DATES]);
     proxy.rules = [];
     assert.equal(changed.code, 1);
@@ -133,18 +139,40 @@ describe('permanent faults stop with one clear line', () => {
     assert.equal((await world.cli(['download', ...DATES])).code, 0);
   });
 
-  it('a missing bucket is named', async () => {
+  it('a missing bucket, source or destination, is named with its config key before anything is downloaded', async () => {
     await world.writeConfig({ timeseries_type: 'ALL', s3_buckets: { cold_tier_bucket_name: 'no-such-bucket-here', repartitioned_bucket_name: world.dest } });
     const r = await world.cli(['download', ...DATES, '--quiet']);
     assert.equal(r.code, 1);
-    assertOneClearLine(r.stderr, /^error: ListObjectsV2 on s3:\/\/no-such-bucket-here\/raw\/startYear=2024\/startMonth=3\/startDay=2\/: no such bucket; check the bucket name and region$/);
+    assertOneClearLine(r.stderr, /^error: s3_buckets\.cold_tier_bucket_name 'no-such-bucket-here': ListObjectsV2 on s3:\/\/no-such-bucket-here: no such bucket; check the bucket name and region$/);
+    // a typo in the destination is found at the start too, not after downloading and merging the range
+    await world.writeConfig({ timeseries_type: 'ALL', s3_buckets: { cold_tier_bucket_name: world.cold, repartitioned_bucket_name: 'no-such-dest-here' } });
+    await rm(path.join(world.workDir, 'raw'), { recursive: true, force: true });
+    for (const command of ['download', 'run', 'upload']) {
+      const d = await world.cli([command, ...DATES, '--quiet']);
+      assert.equal(d.code, 1, command);
+      assertOneClearLine(d.stderr, /^error: s3_buckets\.repartitioned_bucket_name 'no-such-dest-here': ListObjectsV2 on s3:\/\/no-such-dest-here: no such bucket; check the bucket name and region$/);
+    }
+    assert.ok(!existsSync(path.join(world.workDir, 'raw')), 'nothing was downloaded');
+    await world.writeConfig({ timeseries_type: 'ALL' });
+  });
+
+  it('an unreachable endpoint gets a few quick tries, then one line naming it and where it came from', async () => {
+    await world.writeConfig({ timeseries_type: 'ALL' }, 'http://127.0.0.1:1');
+    const r = await world.cli(['download', ...DATES, '--quiet']);
+    assert.equal(r.code, 1);
+    assertOneClearLine(r.stderr, /^error: cannot reach http:\/\/127\.0\.0\.1:1 \(from aws\.s3_endpoint\) for s3_buckets\.\w+ '[^']+': .*ECONNREFUSED.*; check the URL and the network$/);
+    await world.writeConfig({ timeseries_type: 'ASSOCIATED', aws: { region: 'us-east-1', s3_endpoint: world.s3.endpoint, s3_force_path_style: true, sitewise_endpoint: 'http://127.0.0.1:1' } });
+    const sw = await world.cli(['download', ...DATES, '--quiet']);
+    assert.equal(sw.code, 1);
+    assertOneClearLine(sw.stderr, /^error: ListTimeSeries at http:\/\/127\.0\.0\.1:1 \(from aws\.sitewise_endpoint\): .*ECONNREFUSED.*; check the URL and the network$/);
+    await world.writeConfig({ timeseries_type: 'ALL' });
   });
 
   it('bad credentials say what to set', async () => {
     await world.writeConfig({ timeseries_type: 'ALL' });
     const r = await world.cli(['download', ...DATES, '--quiet'], { env: { AWS_ACCESS_KEY_ID: 'WRONGKEY', AWS_SECRET_ACCESS_KEY: 'wrong' } });
     assert.equal(r.code, 1);
-    assertOneClearLine(r.stderr, /^error: ListObjectsV2 on s3:\/\/cold-.*: AWS credentials missing, invalid or expired \(\w+\); set a profile/);
+    assertOneClearLine(r.stderr, /^error: s3_buckets\.\w+ '[a-z0-9-]+': ListObjectsV2 on s3:\/\/(cold|dest)-.*: AWS credentials missing, invalid or expired \(\w+\); set a profile/);
   });
 
   it('ListTimeSeries access denied names the API and the permission', async () => {
@@ -161,7 +189,7 @@ describe('permanent faults stop with one clear line', () => {
     const r = await world.cli(['download']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /config error: .*timeseries_type: 'SOME' is not one of ASSOCIATED, DISASSOCIATED, ALL/);
-    assert.match(r.stderr, /config error: .*date range: start 2024-03-05 is after end 2024-03-01/);
+    assert.match(r.stderr, /config error: .*date_range.date_start: start 2024-03-05 is after end 2024-03-01 \(date_range.date_end\)/);
     assert.doesNotMatch(r.stderr, /\n\s+at /);
   });
 });

@@ -77,7 +77,7 @@ describe('the ObjectStore seam against the plain SDK', () => {
     let token: string | undefined;
     do {
       const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'l/', ContinuationToken: token }));
-      for (const o of page.Contents ?? []) sdk.push({ key: o.Key!, size: o.Size!, etag: o.ETag!.replace(/"/g, '') });
+      for (const o of page.Contents ?? []) sdk.push({ key: o.Key!, size: o.Size!, etag: o.ETag!.replace(/"/g, ''), ...(o.StorageClass ? { storageClass: o.StorageClass } : {}) });
       token = page.NextContinuationToken;
     } while (token);
     assert.equal(sdk.length, keys.length);

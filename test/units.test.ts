@@ -14,6 +14,8 @@ import { selectObjects } from '../src/partition/select-objects.js';
 import { isTransient, permanentFault, retryClass } from '../src/shared/aws-errors.js';
 import { createRetryPolicy, DEFAULT_MAX_ATTEMPTS, retryPolicyFromEnv, THROTTLED_ATTEMPTS } from '../src/shared/retry-policy.js';
 import { arrayOf, checkShape, count, object, optional, string } from '../src/shared/json-shape.js';
+import { checksumOf, createChecksum } from '../src/shared/checksums.js';
+import { ContentChecker, etagIsMd5, fullObjectChecksum, type IntegrityHeaders } from '../src/s3/content-check.js';
 
 const A = '7020c8e2-e6db-40fa-9845-ed0dddd4c77d';
 const P = '95e63da7-d34e-43e1-bc6f-1b490154b07a';
@@ -188,6 +190,45 @@ describe('the retry policy', () => {
   });
 });
 
+describe('checksums and content checks', () => {
+  const hex = (b64: string) => Buffer.from(b64, 'base64').toString('hex');
+  it('gives the published check values of "123456789", in one piece or many', () => {
+    const check = Buffer.from('123456789');
+    const expected = { CRC32: 'cbf43926', CRC32C: 'e3069283', CRC64NVME: 'ae8b14860a799888', SHA1: 'f7c3bc1d808e04732adf679965ccc34ca7ae3441' } as const;
+    for (const [algorithm, value] of Object.entries(expected) as [keyof typeof expected, string][]) {
+      assert.equal(hex(checksumOf(algorithm, check)), value, algorithm);
+      const pieces = createChecksum(algorithm);
+      for (const piece of [check.subarray(0, 2), check.subarray(2, 7), check.subarray(7)]) pieces.update(piece);
+      assert.equal(hex(pieces.digest()), value, `${algorithm} in pieces`);
+    }
+  });
+  const headers = (h: Partial<IntegrityHeaders>): IntegrityHeaders => ({ etag: '0cc175b9c0f1b6a831c399e269772661', checksums: {}, ...h });
+  it('takes an ETag for an MD5 only when single part, without SSE-KMS or SSE-C', () => {
+    assert.ok(etagIsMd5(headers({})));
+    assert.ok(etagIsMd5(headers({ sse: 'AES256' })));
+    assert.ok(!etagIsMd5(headers({ sse: 'aws:kms' })));
+    assert.ok(!etagIsMd5(headers({ sse: 'aws:kms:dsse' })));
+    assert.ok(!etagIsMd5(headers({ sseCustomerAlgorithm: 'AES256' })));
+    assert.ok(!etagIsMd5(headers({ etag: '0cc175b9c0f1b6a831c399e269772661-3' })));
+  });
+  it('prefers a full-object checksum, ignores a checksum of part checksums, and says which check it made', () => {
+    const body = Buffer.from('a');
+    const crc = checksumOf('CRC32', body);
+    assert.deepEqual(fullObjectChecksum(headers({ checksums: { CRC32: crc } })), { algorithm: 'CRC32', value: crc });
+    assert.equal(fullObjectChecksum(headers({ checksums: { CRC32: `${crc}-3` } })), undefined);
+    assert.equal(fullObjectChecksum(headers({ checksums: { CRC32: crc }, checksumType: 'COMPOSITE' })), undefined);
+    for (const [h, check] of [[headers({ checksums: { CRC32: crc }, sse: 'aws:kms' }), 'CRC32'], [headers({}), 'MD5'], [headers({ sse: 'aws:kms' }), 'none']] as const) {
+      const checker = new ContentChecker(h);
+      checker.update(body);
+      checker.verify('a');
+      assert.equal(checker.check, check);
+    }
+    const wrong = new ContentChecker(headers({ checksums: { CRC32: crc } }));
+    wrong.update(Buffer.from('b'));
+    assert.throws(() => wrong.verify('download of k'), /^MismatchError: download of k does not match its CRC32 checksum$/);
+  });
+});
+
 describe('json shapes', () => {
   const shape = object<{ name: string; items: { size: number; note?: string }[] }>({ name: string, items: arrayOf(object({ size: count, note: optional(string) })) });
   it('returns the value as parsed, other fields kept', () => {
@@ -262,6 +303,7 @@ describe('config loader', () => {
   });
   it('rejects a start after the end', () => {
     assert.ok(problems({ ...base, date_range: { date_start: '2023-02-01', date_end: '2023-01-01' } }).some((m) => /start 2023-02-01 is after end 2023-01-31|start 2023-02-01 is after end 2023-01-01/.test(m)));
+    assert.ok(problems({ ...base, date_range: { date_start: '2023-02-01', date_end: '2023-01-01' } }).includes('/c.yml: date_range.date_start: start 2023-02-01 is after end 2023-01-01 (date_range.date_end)'));
   });
   it('says which file is missing or malformed', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'cfg-'));

@@ -6,13 +6,14 @@
  */
 import { Option, type Command } from 'commander';
 import type { DownloadDeps, MergeDeps, RunContext, SeriesLookup, UploadDeps } from '../commands/deps.js';
-import { ConfigError } from '../config/config-error.js';
 import { dayRange, type Config, type ConfigFlags, type Requirement } from '../config/load-config.js';
 import { createOutputFormat, DEFAULT_FORMAT } from '../output/formats.js';
 import type { OutputFormat } from '../output/output-format.js';
 import type { CommandSummary, Stage } from '../shared/events.js';
+import { isUnreachable } from '../shared/aws-errors.js';
+import { errorMessage, FatalError } from '../shared/errors.js';
 import { createLimiter } from '../shared/limit.js';
-import { retryPolicyFromEnv, type RetryPolicy } from '../shared/retry-policy.js';
+import type { RetryPolicy } from '../shared/retry-policy.js';
 import type { ObjectStore } from '../store/object-store.js';
 
 /** Connections per S3 client beyond the transfers in flight, for the ledger, index and listing requests beside them. */
@@ -31,6 +32,8 @@ export interface Runtime extends RunContext {
   config: Config;
   flags: CliFlags;
   env: NodeJS.ProcessEnv;
+  /** The run's one retry policy, for S3 and SiteWise alike. */
+  retry: RetryPolicy;
   /** Registers something to close when the command ends, however it ends. */
   onClose: (close: () => unknown) => void;
 }
@@ -61,27 +64,49 @@ function defineCommand<D>(spec: CommandSpec<D>): CommandEntry {
 const CRC_CHECK_HELP =
   'also decompress every snappy block and check its CRC (about 4x slower; without it each block is copied as stored, its framing and sync marker checked, and each object was MD5-checked on download)';
 
-function retryPolicy(rt: Runtime): RetryPolicy {
-  try {
-    return retryPolicyFromEnv(rt.env);
-  } catch (err) {
-    if (err instanceof RangeError) throw new ConfigError([err.message]);
-    throw err;
-  }
-}
-
 /** One S3 client for the run and a store per bucket on it. */
 async function s3Stores(rt: Runtime, retry: RetryPolicy): Promise<(bucket: string) => ObjectStore> {
   const [{ createS3Client }, { S3Bucket }] = await Promise.all([import('../s3/create-s3-client.js'), import('../s3/s3-bucket.js')]);
   const { config } = rt;
   const sockets = config.concurrency + SPARE_SOCKETS;
-  const client = createS3Client({ region: config.region, endpoint: config.s3Endpoint, forcePathStyle: config.s3ForcePathStyle, profile: config.profile, maxSockets: sockets });
+  const client = createS3Client({
+    region: config.region,
+    endpoint: config.s3Endpoint,
+    forcePathStyle: config.s3ForcePathStyle,
+    profile: config.profile,
+    maxSockets: sockets,
+    timeouts: config.timeouts,
+  });
   rt.onClose(() => client.destroy());
   return (bucket) => {
-    const store = new S3Bucket(client, bucket, retry, sockets);
+    const sse = { ServerSideEncryption: config.sse, SSEKMSKeyId: config.sseKmsKeyId };
+    const store = new S3Bucket(client, bucket, { retry, downloadSockets: sockets, sse, timeouts: config.timeouts });
     rt.onClose(() => store.destroy());
     return store;
   };
+}
+
+/**
+ * The buckets checked once, before any work: a wrong name, region, role or
+ * endpoint is one line naming the config key and the value, not a failure
+ * found day by day (or only at upload).
+ */
+async function checkBuckets(rt: Runtime, buckets: { store: ObjectStore; key: string }[]): Promise<void> {
+  const { config } = rt;
+  await Promise.all(
+    buckets.map(async ({ store, key }) => {
+      try {
+        await store.checkAccess(rt.signal);
+      } catch (err) {
+        if (err instanceof FatalError) throw new FatalError(`${key} '${store.name}': ${err.message}`, { cause: err });
+        if (isUnreachable(err)) {
+          const endpoint = config.s3Endpoint ?? `the AWS S3 endpoint of ${config.region ?? 'the default region'}`;
+          throw new FatalError(`cannot reach ${endpoint} (from ${config.endpointSources.s3}) for ${key} '${store.name}': ${errorMessage(err)}; check the URL and the network`, { cause: err });
+        }
+        throw err;
+      }
+    }),
+  );
 }
 
 /** ListTimeSeries once per run, on first use; every series (no call) for timeseries_type ALL. */
@@ -90,10 +115,15 @@ async function seriesLookup(rt: Runtime, retry: RetryPolicy): Promise<SeriesLook
   const type = config.timeseriesType;
   if (type === 'ALL') return () => Promise.resolve(undefined);
   const { createSiteWiseClient, listTimeSeriesIds } = await import('../sitewise/list-time-series.js');
-  const client = createSiteWiseClient({ region: config.region, endpoint: config.sitewiseEndpoint, profile: config.profile });
+  const client = createSiteWiseClient({ region: config.region, endpoint: config.sitewiseEndpoint, profile: config.profile, timeouts: config.timeouts });
   rt.onClose(() => client.destroy());
   let known: Promise<Set<string>> | undefined;
-  return () => (known ??= listTimeSeriesIds(client, type, retry, rt.signal));
+  const endpoint = `${config.sitewiseEndpoint ?? 'the AWS IoT SiteWise endpoint'} (from ${config.endpointSources.sitewise})`;
+  const named = (err: unknown): never => {
+    if (err instanceof FatalError || rt.signal.aborted) throw err;
+    throw new FatalError(`ListTimeSeries at ${endpoint}: ${errorMessage(err)}${isUnreachable(err) ? '; check the URL and the network' : ''}`, { cause: err });
+  };
+  return () => (known ??= listTimeSeriesIds(client, type, retry, rt.signal).catch(named));
 }
 
 function outputFormat(rt: Runtime): OutputFormat {
@@ -103,25 +133,34 @@ function outputFormat(rt: Runtime): OutputFormat {
 }
 
 async function downloadDeps(rt: Runtime): Promise<DownloadDeps> {
-  const retry = retryPolicy(rt);
+  const { retry } = rt;
   const store = await s3Stores(rt, retry);
   const { config, emit, signal } = rt;
+  const range = dayRange(config);
+  const cold = store(config.coldBucket);
+  const dest = store(config.destBucket);
+  await checkBuckets(rt, [
+    { store: cold, key: 's3_buckets.cold_tier_bucket_name' },
+    { store: dest, key: 's3_buckets.repartitioned_bucket_name' },
+  ]);
   return {
     config,
     emit,
     signal,
-    range: dayRange(config),
-    cold: store(config.coldBucket),
-    dest: store(config.destBucket),
+    range,
+    cold,
+    dest,
     series: await seriesLookup(rt, retry),
     transfers: createLimiter(config.concurrency),
   };
 }
 
 async function uploadDeps(rt: Runtime): Promise<UploadDeps> {
-  const store = await s3Stores(rt, retryPolicy(rt));
+  const store = await s3Stores(rt, rt.retry);
   const { config, emit, signal } = rt;
-  return { config, emit, signal, dest: store(config.destBucket), transfers: createLimiter(config.concurrency) };
+  const dest = store(config.destBucket);
+  await checkBuckets(rt, [{ store: dest, key: 's3_buckets.repartitioned_bucket_name' }]);
+  return { config, emit, signal, dest, transfers: createLimiter(config.concurrency) };
 }
 
 const withCrcCheck = (cmd: Command) => cmd.option('--crc-check', CRC_CHECK_HELP);

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { Option } from 'commander';
+import { ConfigError } from '../config/config-error.js';
 import { loadConfig } from '../config/load-config.js';
+import { retryPolicyFromEnv, type RetryPolicy } from '../shared/retry-policy.js';
 import { defaultOf } from '../config/schema.js';
 import { formatInfo, DEFAULT_FORMAT } from '../output/formats.js';
 import { DAY_COMMANDS, type CliFlags, type CommandEntry } from './command-table.js';
@@ -38,6 +40,16 @@ function withCommonOptions(cmd: Command, example: string): Command {
     .addHelpText('after', `\nExample:\n  ${example}\n`);
 }
 
+/** AWS_MAX_ATTEMPTS and AWS_RETRY_MODE; a bad value is a usage error naming the variable. */
+function retryPolicy(env: NodeJS.ProcessEnv): RetryPolicy {
+  try {
+    return retryPolicyFromEnv(env);
+  } catch (err) {
+    if (err instanceof RangeError) throw new ConfigError([err.message]);
+    throw err;
+  }
+}
+
 /** Loads the config, builds the command's dependencies, runs it under the work-dir lock, reports, and closes what it opened. */
 async function execute(entry: CommandEntry, flags: CliFlags, signal: AbortSignal): Promise<void> {
   const env = process.env;
@@ -48,12 +60,13 @@ async function execute(entry: CommandEntry, flags: CliFlags, signal: AbortSignal
     verbose: flags.verbose ?? false,
     tty: Boolean(process.stderr.isTTY) && flags.logFormat === 'text',
   });
+  const retry = retryPolicy(env);
   const closers: (() => unknown)[] = [];
   const started = Date.now();
   try {
     const release = entry.dryRun(flags) ? async () => {} : await acquireWorkLock(config.workDir);
     try {
-      const summary = await entry.execute({ config, flags, env, emit, signal, onClose: (close) => closers.push(close) });
+      const summary = await entry.execute({ config, flags, env, emit, signal, retry, onClose: (close) => closers.push(close) });
       emit({
         type: 'command-end',
         stage: entry.name,
@@ -63,6 +76,7 @@ async function execute(entry: CommandEntry, flags: CliFlags, signal: AbortSignal
         seconds: (Date.now() - started) / 1000,
         failedDays: summary.failed,
         peakRssMb: peakRssMb(),
+        ...retry.stats,
       });
       if (summary.failed.length > 0) process.exitCode = EXIT_DAY_FAILED;
     } finally {

@@ -7,11 +7,11 @@ import { DayCommit } from '../destination/day-commit.js';
 import { formatIndex } from '../destination/index-file.js';
 import { batchHash, FORMAT_VERSION } from '../destination/layout.js';
 import { dayPrefix, daysDescending, isoDay, type Day } from '../partition/day.js';
-import { selectObjects, type Selection } from '../partition/select-objects.js';
+import { selectObjects, type SelectedObject, type Selection } from '../partition/select-objects.js';
 import { DayError } from '../shared/errors.js';
 import type { CommandSummary, DayOutcome } from '../shared/events.js';
 import { mapLimit } from '../shared/limit.js';
-import type { ObjectInfo } from '../store/object-store.js';
+import { ObjectChangedError, ObjectGoneError, type ContentCheck, type ObjectInfo } from '../store/object-store.js';
 import { removeManifest, writeFileAtomic, writeManifest } from '../workdir/hand-off.js';
 import { dayFolderName, localName, NEW_INDEX_FILE, PREVIOUS_INDEX_FILE, rawDayDir } from '../workdir/layout.js';
 import type { DownloadDeps } from './deps.js';
@@ -35,11 +35,24 @@ export interface DayPlan {
   previousIds: string[];
 }
 
+type Log = (message: string, level?: 'info' | 'warn' | 'detail') => void;
+
 export async function downloadDay(ctx: DownloadDeps, day: Day, options: DownloadOptions = {}): Promise<DayOutcome> {
-  const { config, emit } = ctx;
   const name = isoDay(day);
-  const log = (message: string, level: 'info' | 'warn' | 'detail' = 'info') => emit({ type: 'log', stage: 'download', day: name, level, message });
+  const log: Log = (message, level = 'info') => ctx.emit({ type: 'log', stage: 'download', day: name, level, message });
   log(`Reviewing --> year: ${day.year}, month: ${day.month}, day: ${day.day}`);
+  try {
+    return await downloadListed(ctx, day, options, log);
+  } catch (err) {
+    if (!(err instanceof ObjectChangedError)) throw err;
+    // an export rewritten between the listing and the GET: list the day once more
+    log(`	${err.message.replace(/; run download again$/, '')}: listing the day again`, 'warn');
+    return downloadListed(ctx, day, options, log);
+  }
+}
+
+async function downloadListed(ctx: DownloadDeps, day: Day, options: DownloadOptions, log: Log): Promise<DayOutcome> {
+  const { config } = ctx;
   const plan = await planDay(ctx, day, options);
   const { selection } = plan;
   if (!selection) {
@@ -52,6 +65,13 @@ export async function downloadDay(ctx: DownloadDeps, day: Day, options: Download
   reportSkipped(selection, log, options.dryRun ? 'info' : 'detail');
   if (selection.unsafe.length > 0) {
     throw new DayError(`key(s) with '.' or '..' path segments could point outside the day folder; refusing the day (nothing was downloaded): ${selection.unsafe.slice(0, EXAMPLES).join(', ')}`);
+  }
+  if (selection.archived.length > 0) {
+    const keys = selection.archived.map((o) => `${o.key} (${o.storageClass ?? '?'})`);
+    const what = `${keys.length} object(s) of the day are archived and cannot be read until restored: ${keys.slice(0, EXAMPLES).join(', ')}${keys.length > EXAMPLES ? ', ...' : ''}`;
+    const fix = `restore them (aws s3api restore-object --bucket ${ctx.cold.name} --key KEY --restore-request Days=7) and run again`;
+    if (!options.dryRun) throw new DayError(`${what}; the day is not merged while they are missing: ${fix}`);
+    log(`\t${what}; a real run fails the day: ${fix}`, 'warn');
   }
   if (options.dryRun) {
     log(`\twould download ${selection.selected.length} objects of ${newSeries.size} series, ${bytes} bytes`);
@@ -68,9 +88,17 @@ export async function downloadDay(ctx: DownloadDeps, day: Day, options: Download
   log('\tFound data, starting to download');
   log('\tDownloading S3 objects to local filesystem..');
   const t0 = Date.now();
-  await fetchSelected(ctx, day, dir, plan, selection);
+  const gone = await fetchSelected(ctx, day, dir, plan, selection);
   log(`\t\t** Download time: ${seconds(t0)} secs **`);
-  return { status: 'done', objects: selection.selected.length, bytes };
+  if (gone.length > 0) {
+    log(`\t${gone.length} object(s) were deleted after the listing, left out of this run: ${gone.slice(0, EXAMPLES).join(', ')}${gone.length > EXAMPLES ? ', ...' : ''}`, 'warn');
+  }
+  if (gone.length === selection.selected.length) {
+    await rm(dir, { recursive: true, force: true });
+    return { status: 'skipped', reason: 'every new object was deleted after the listing' };
+  }
+  const fetched = selection.selected.filter((o) => !gone.includes(o.key));
+  return { status: 'done', objects: fetched.length, bytes: fetched.reduce((n, o) => n + o.size, 0) };
 }
 
 /** Why objects were left out; a dry run says it all, a real run keeps the routine reasons for --verbose. */
@@ -107,12 +135,13 @@ async function planDay(ctx: DownloadDeps, day: Day, options: DownloadOptions): P
  * complete and unchanged (resume), dropping stale ones, and writes the
  * manifest last: merge only takes a day whose manifest exists.
  */
-async function fetchSelected(ctx: DownloadDeps, day: Day, dir: string, plan: DayPlan, selection: Selection): Promise<void> {
+/** Returns the keys that were gone when read (deleted or expired since the listing): the manifest leaves them out. */
+async function fetchSelected(ctx: DownloadDeps, day: Day, dir: string, plan: DayPlan, selection: Selection): Promise<string[]> {
   const { config, emit, cold, signal } = ctx;
   const prefix = dayPrefix(config.coldPrefix, day);
   await mkdir(dir, { recursive: true });
   await removeManifest(dir);
-  const objects = selection.selected.map((o) => ({ ...o, file: localName(o.key, prefix) }));
+  const objects: (SelectedObject & { file: string; check?: ContentCheck })[] = selection.selected.map((o) => ({ ...o, file: localName(o.key, prefix) }));
   const wanted = new Set(objects.map((o) => o.file));
   const present = new Set<string>();
   for (const entry of await readdir(dir)) {
@@ -122,20 +151,34 @@ async function fetchSelected(ctx: DownloadDeps, day: Day, dir: string, plan: Day
   await writeFileAtomic(path.join(dir, PREVIOUS_INDEX_FILE), formatIndex(plan.previousIds));
   await writeFileAtomic(path.join(dir, NEW_INDEX_FILE), formatIndex(objects.map((o) => o.seriesId)));
   const totalBytes = objects.reduce((n, o) => n + o.size, 0);
+  const gone = new Set<string>();
   let doneObjects = 0;
   let doneBytes = 0;
   await mapLimit(objects, config.concurrency, async (o) => {
     const file = path.join(dir, o.file);
-    if (!present.has(o.file) || !(await isComplete(file, o))) await ctx.transfers(() => cold.download(o, file, signal));
+    if (present.has(o.file) && (await isComplete(file, o))) o.check = 'MD5';
+    else {
+      try {
+        o.check = await ctx.transfers(() => cold.download(o, file, signal));
+      } catch (err) {
+        if (!(err instanceof ObjectGoneError)) throw err;
+        gone.add(o.key);
+        return;
+      }
+    }
+    emit({ type: 'log', stage: 'download', day: isoDay(day), level: 'detail', message: `\t  ${o.key}: ${o.check === 'none' ? 'no checksum or MD5 ETag: its blocks are checked at merge' : `checked by ${o.check}`}` });
     doneObjects++;
     doneBytes += o.size;
     emit({ type: 'progress', stage: 'download', day: isoDay(day), doneObjects, totalObjects: objects.length, doneBytes, totalBytes });
   });
-  const hash = { format: FORMAT_VERSION, value: batchHash(objects) };
-  await writeManifest(dir, { day: dayFolderName(day), coldBucket: cold.name, objects, previousIds: plan.previousIds, hash });
+  const kept = objects.filter((o) => !gone.has(o.key));
+  if (kept.length === 0) return [...gone];
+  const hash = { format: FORMAT_VERSION, value: batchHash(kept) };
+  await writeManifest(dir, { day: dayFolderName(day), coldBucket: cold.name, objects: kept, previousIds: plan.previousIds, hash });
+  return [...gone];
 }
 
-/** A local copy counts only if its size and MD5 match the listing (multipart ETags: fetched again). */
+/** A local copy counts only if its size and MD5 match the listing (other ETags: fetched again). */
 async function isComplete(file: string, o: ObjectInfo): Promise<boolean> {
   const size = await stat(file).then((s) => s.size, () => -1);
   if (size !== o.size || !/^[0-9a-f]{32}$/.test(o.etag)) return false;

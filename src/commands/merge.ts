@@ -49,7 +49,13 @@ export async function mergeDay(deps: MergeDeps, day: Day): Promise<DayOutcome> {
   let doneBytes = 0;
   let doneObjects = 0;
   // o.file is one encoded path segment (localName); a template costs less than path.join per object
-  const inputs = manifest.objects.map((o) => ({ file: `${rawDir}${path.sep}${o.file}`, name: `s3://${manifest.coldBucket}/${o.key}`, size: o.size }));
+  const inputs = manifest.objects.map((o) => ({
+    file: `${rawDir}${path.sep}${o.file}`,
+    name: `s3://${manifest.coldBucket}/${o.key}`,
+    size: o.size,
+    // an older manifest says nothing: its download compared MD5 ETags only
+    checkContent: (o.check ?? (/^[0-9a-f]{32}$/.test(o.etag) ? 'MD5' : 'none')) === 'none',
+  }));
   const result = await format
     .writeDay(inputs, part, {
       seed: hash,

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { compareDays, isoDay, parseIsoDay, type Day, type DayRange } from '../partition/day.js';
+import type { Timeouts } from '../shared/retry-policy.js';
 import { ConfigError } from './config-error.js';
 import { defaultOf, KEYS, type KeyPath } from './schema.js';
 
@@ -28,8 +29,16 @@ export interface Config {
   s3Endpoint?: string;
   s3ForcePathStyle: boolean;
   sitewiseEndpoint?: string;
+  /** Where each endpoint came from (a config key, an env var, or the AWS default), for messages. */
+  endpointSources: { s3: string; sitewise: string };
+  sse?: ServerSideEncryption;
+  sseKmsKeyId?: string;
+  timeouts: Timeouts;
   concurrency: number;
 }
+
+export type ServerSideEncryption = 'AES256' | 'aws:kms' | 'aws:kms:dsse';
+const SSE_VALUES: readonly string[] = ['AES256', 'aws:kms', 'aws:kms:dsse'];
 
 /** Command-line flags that override the file. */
 export interface ConfigFlags {
@@ -116,11 +125,24 @@ export function resolveConfig(file: string, doc: unknown, flags: ConfigFlags, ne
   }
   const forcePathStyle = values.get('aws.s3_force_path_style') ?? false;
   if (typeof forcePathStyle !== 'boolean') problems.push(`aws.s3_force_path_style: expected true or false, got ${JSON.stringify(forcePathStyle)}`);
+  const endpointSource = (key: KeyPath, envName: string): string => (str(key) !== undefined ? key : env[envName] ? envName : 'the AWS default');
   const endpoint = (key: KeyPath, envName: string): string | undefined => {
     const v = str(key) ?? env[envName];
-    if (v !== undefined && !/^https?:\/\/[^/]+/.test(v)) problems.push(`${str(key) !== undefined ? key : envName}: '${v}' is not an http(s) URL`);
+    if (v !== undefined && !/^https?:\/\/[^/]+/.test(v)) problems.push(`${endpointSource(key, envName)}: '${v}' is not an http(s) URL`);
     return v || undefined;
   };
+
+  const seconds = (key: KeyPath): number => {
+    const text = str(key) ?? def(key);
+    const value = Number(text);
+    if (!(value > 0 && value <= 3600)) problems.push(`${key}: '${text}' must be a number of seconds from more than 0 to 3600`);
+    return Math.round(value * 1000);
+  };
+  const timeouts = { firstByteMs: seconds('aws.first_byte_timeout'), idleMs: seconds('aws.idle_timeout') };
+  const sse = str('aws.sse');
+  if (sse !== undefined && !SSE_VALUES.includes(sse)) problems.push(`aws.sse: '${sse}' is not one of ${SSE_VALUES.join(', ')}`);
+  const sseKmsKeyId = str('aws.sse_kms_key_id');
+  if (sseKmsKeyId !== undefined && !sse?.startsWith('aws:kms')) problems.push(`aws.sse_kms_key_id: set aws.sse to aws:kms (or aws:kms:dsse) to use a KMS key`);
 
   const profile = flags.profile ?? str('credentials.profile');
   const config: Config = {
@@ -143,6 +165,10 @@ export function resolveConfig(file: string, doc: unknown, flags: ConfigFlags, ne
     s3Endpoint: endpoint('aws.s3_endpoint', 'AWS_ENDPOINT_URL_S3'),
     s3ForcePathStyle: forcePathStyle === true,
     sitewiseEndpoint: endpoint('aws.sitewise_endpoint', 'AWS_ENDPOINT_URL_IOTSITEWISE'),
+    endpointSources: { s3: endpointSource('aws.s3_endpoint', 'AWS_ENDPOINT_URL_S3'), sitewise: endpointSource('aws.sitewise_endpoint', 'AWS_ENDPOINT_URL_IOTSITEWISE') },
+    sse: sse as ServerSideEncryption | undefined,
+    sseKmsKeyId,
+    timeouts,
     concurrency,
   };
   if (config.rawDir === config.mergedDir) problems.push(`local_dirs: raw and merged folders must differ (both '${config.rawDir}')`);
@@ -150,7 +176,9 @@ export function resolveConfig(file: string, doc: unknown, flags: ConfigFlags, ne
     problems.push(`s3_buckets.repartitioned_bucket_index_prefix: must differ from repartitioned_bucket_data_prefix ('${config.dataPrefix}')`);
   }
   if (config.from && config.to && compareDays(config.from, config.to) > 0) {
-    problems.push(`date range: start ${isoDay(config.from)} is after end ${isoDay(config.to)}`);
+    const startFrom = flags.from !== undefined ? '--from' : 'date_range.date_start';
+    const endFrom = flags.to !== undefined ? '--to' : 'date_range.date_end';
+    problems.push(`${startFrom}: start ${isoDay(config.from)} is after end ${isoDay(config.to)} (${endFrom})`);
   }
   if (problems.length > 0) throw new ConfigError(problems.map((p) => `${file}: ${p}`));
   return config;

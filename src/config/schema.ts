@@ -28,6 +28,10 @@ export const KEYS = [
   { path: 'aws.s3_endpoint', flat: [], meaning: 'S3 endpoint URL for an S3-compatible store; default AWS_ENDPOINT_URL_S3 or AWS' },
   { path: 'aws.s3_force_path_style', flat: [], default: false, meaning: 'path-style bucket addressing (needed by most local S3 servers)' },
   { path: 'aws.sitewise_endpoint', flat: [], meaning: 'SiteWise API endpoint URL; default AWS_ENDPOINT_URL_IOTSITEWISE or AWS' },
+  { path: 'aws.sse', flat: [], meaning: 'server-side encryption asked of every PUT to the destination: AES256, aws:kms or aws:kms:dsse (for buckets whose policy requires the header); unset: the bucket default' },
+  { path: 'aws.sse_kms_key_id', flat: [], meaning: 'the KMS key (id, ARN or alias) for aws.sse aws:kms; unset: the AWS managed key' },
+  { path: 'aws.first_byte_timeout', flat: [], default: 60, meaning: 'seconds a request may wait for the first byte of its answer (its body sent) before it is retried' },
+  { path: 'aws.idle_timeout', flat: [], default: 30, meaning: 'seconds a connection may stay silent during a transfer before the request is retried' },
   { path: 'concurrency', flat: [], default: 16, meaning: 'parallel S3 transfers (memory: about concurrency x 8 MiB at most while uploading)' },
 ] as const satisfies readonly KeyDef[];
 

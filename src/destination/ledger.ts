@@ -31,7 +31,7 @@ const LEDGER: Shape<Ledger> = object<Ledger>({
     object<LedgerBatch>({
       file: string,
       records: count,
-      objects: arrayOf(object<ObjectInfo>({ key: string, size: count, etag: string })),
+      objects: arrayOf(object<ObjectInfo>({ key: string, size: count, etag: string, storageClass: optional(string) })),
       committedAt: string,
       adopted: optional(boolean),
     }),

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { checkBlocks } from '../avro/check-blocks.js';
 import { mergeFiles } from '../avro/merge-files.js';
 import { MergeWorkers } from '../avro/merge-workers.js';
 import type { DayInput, DayWritten, FormatInfo, OutputFormat, WriteDayOptions } from './output-format.js';
@@ -29,6 +30,9 @@ export function avroOutput(options: AvroOutputOptions = {}): OutputFormat {
   return {
     ...AVRO,
     async writeDay(inputs: DayInput[], outFile: string, day: WriteDayOptions): Promise<DayWritten> {
+      // with checkCrc every block is checked anyway; otherwise only the inputs nothing checked on download
+      const unchecked = options.checkCrc ? [] : inputs.filter((i) => i.checkContent);
+      if (unchecked.length > 0) await checkBlocks(unchecked, workers);
       const result = await mergeFiles(inputs, outFile, {
         // derived from the inputs, so the same inputs give the same bytes and ETag
         sync: createHash('sha256').update(`sync:${day.seed}`).digest().subarray(0, 16),

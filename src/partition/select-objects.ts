@@ -1,4 +1,4 @@
-import type { ObjectInfo } from '../store/object-store.js';
+import { ARCHIVE_CLASSES, type ObjectInfo } from '../store/object-store.js';
 import { parseDataKey } from './parse-data-key.js';
 
 export interface SelectedObject extends ObjectInfo {
@@ -14,6 +14,8 @@ export interface Selection {
   unparseable: string[];
   /** Keys with `.` or `..` path segments: never written locally. */
   unsafe: string[];
+  /** New objects in an archive storage class: they cannot be read until restored. */
+  archived: ObjectInfo[];
 }
 
 /**
@@ -21,7 +23,7 @@ export interface Selection {
  * ledger whose series is known (every series when `known` is undefined).
  */
 export function selectObjects(listed: ObjectInfo[], merged: Map<string, ObjectInfo>, known: Set<string> | undefined): Selection {
-  const s: Selection = { selected: [], alreadyMerged: 0, changed: [], notListed: [], unparseable: [], unsafe: [] };
+  const s: Selection = { selected: [], alreadyMerged: 0, changed: [], notListed: [], unparseable: [], unsafe: [], archived: [] };
   for (const o of listed) {
     if (o.key.endsWith('/')) continue;
     const parsed = parseDataKey(o.key);
@@ -43,7 +45,11 @@ export function selectObjects(listed: ObjectInfo[], merged: Map<string, ObjectIn
       s.notListed.push(o.key);
       continue;
     }
-    s.selected.push({ ...o, seriesId: parsed.seriesId });
+    if (o.storageClass && ARCHIVE_CLASSES.includes(o.storageClass)) {
+      s.archived.push(o);
+      continue;
+    }
+    s.selected.push({ key: o.key, size: o.size, etag: o.etag, seriesId: parsed.seriesId });
   }
   return s;
 }

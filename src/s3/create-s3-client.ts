@@ -1,7 +1,7 @@
 import { Agent } from 'node:https';
 import { Agent as HttpAgent } from 'node:http';
 import { S3Client } from '@aws-sdk/client-s3';
-import { ATTEMPT_TIMEOUT_MS, CONNECT_TIMEOUT_MS } from '../shared/retry-policy.js';
+import { CONNECT_TIMEOUT_MS, DEFAULT_TIMEOUTS, type Timeouts } from '../shared/retry-policy.js';
 
 export interface S3ClientSettings {
   region?: string;
@@ -10,6 +10,7 @@ export interface S3ClientSettings {
   profile?: string;
   /** Connections the client may keep open. */
   maxSockets: number;
+  timeouts?: Timeouts;
 }
 
 export function createS3Client(settings: S3ClientSettings): S3Client {
@@ -28,7 +29,10 @@ export function createS3Client(settings: S3ClientSettings): S3Client {
     responseChecksumValidation: 'WHEN_REQUIRED',
     requestHandler: {
       connectionTimeout: CONNECT_TIMEOUT_MS,
-      requestTimeout: ATTEMPT_TIMEOUT_MS,
+      // without throwOnRequestTimeout the handler only logs that the time is up, and waits on
+      requestTimeout: (settings.timeouts ?? DEFAULT_TIMEOUTS).firstByteMs,
+      throwOnRequestTimeout: true,
+      socketTimeout: (settings.timeouts ?? DEFAULT_TIMEOUTS).idleMs,
       httpAgent: new HttpAgent(agentOptions),
       httpsAgent: new Agent(agentOptions),
     },

@@ -2,7 +2,8 @@ import http from 'node:http';
 import https from 'node:https';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { ATTEMPT_TIMEOUT_MS } from '../shared/retry-policy.js';
+import type { Timeouts } from '../shared/retry-policy.js';
+import { fromHttpHeaders, type IntegrityHeaders } from './content-check.js';
 
 /** An error shaped like the SDK's (name = S3 error code, $metadata.httpStatusCode), so retries and fault messages treat both alike. */
 export class S3HttpError extends Error {
@@ -33,10 +34,11 @@ export class FastGet {
     private readonly base: URL,
     private readonly signer: SignatureV4,
     private readonly agent: Agent,
+    private readonly timeouts: Timeouts,
   ) {}
 
   /** undefined when the bucket needs something this path does not do (SigV4a, S3 Express): use the SDK. */
-  static async create(client: S3Client, bucket: string, maxSockets: number): Promise<FastGet | undefined> {
+  static async create(client: S3Client, bucket: string, maxSockets: number, timeouts: Timeouts): Promise<FastGet | undefined> {
     const config = client.config;
     const custom = config.isCustomEndpoint && config.endpoint ? await config.endpoint() : undefined;
     const endpoint = config.endpointProvider({
@@ -53,15 +55,19 @@ export class FastGet {
     const signer = new SignatureV4({ credentials: config.credentials, region: scheme.signingRegion, service: 's3', sha256: config.sha256, uriEscapePath: false });
     const base = new URL(endpoint.url.href.endsWith('/') ? endpoint.url.href : `${endpoint.url.href}/`);
     const agent = base.protocol === 'https:' ? new https.Agent({ keepAlive: true, maxSockets }) : new http.Agent({ keepAlive: true, maxSockets });
-    return new FastGet(client, base, signer, agent);
+    return new FastGet(client, base, signer, agent, timeouts);
   }
 
-  /** The object's bytes; with `etag`, only if it still has that ETag (412 PreconditionFailed otherwise). */
-  async get(key: string, etag?: string, signal?: AbortSignal): Promise<Buffer> {
+  /**
+   * The object's bytes and the headers that say how to check them (its
+   * full-object checksum is asked for); with `etag`, only if it still has
+   * that ETag (412 PreconditionFailed otherwise).
+   */
+  async get(key: string, etag?: string, signal?: AbortSignal): Promise<{ body: Buffer; headers: IntegrityHeaders }> {
     const { protocol, hostname, port, host } = this.base;
     // joined, not resolved as a URL: a key's '..' segments stay as they are
     const path = `${this.base.pathname}${key.split('/').map(uriEscape).join('/')}`;
-    const headers: Record<string, string> = { host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' };
+    const headers: Record<string, string> = { host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', 'x-amz-checksum-mode': 'ENABLED' };
     if (etag) headers['if-match'] = `"${etag}"`;
     const signed = await this.signer.sign(
       { method: 'GET', protocol, hostname, port: port ? Number(port) : undefined, path, query: {}, headers },
@@ -79,7 +85,7 @@ export class FastGet {
           if (status === 200) {
             const length = Number(res.headers['content-length'] ?? body.length);
             if (body.length !== length) reject(Object.assign(new Error(`truncated download of ${key}: ${body.length} of ${length} bytes`), { code: 'ECONNRESET' }));
-            else resolve(body);
+            else resolve({ body, headers: fromHttpHeaders(res.headers) });
             return;
           }
           const xml = body.toString('utf8');
@@ -88,7 +94,11 @@ export class FastGet {
           reject(new S3HttpError(code, message, status));
         });
       });
-      req.setTimeout(ATTEMPT_TIMEOUT_MS, () => req.destroy(Object.assign(new Error(`GET ${key} timed out`), { code: 'ETIMEDOUT' })));
+      const timedOut = (what: string) => req.destroy(Object.assign(new Error(`GET ${key}: ${what}`), { name: 'TimeoutError', code: 'ETIMEDOUT' }));
+      const firstByte = setTimeout(() => timedOut(`no answer within ${this.timeouts.firstByteMs} ms`), this.timeouts.firstByteMs);
+      req.once('response', () => clearTimeout(firstByte));
+      req.once('close', () => clearTimeout(firstByte));
+      req.setTimeout(this.timeouts.idleMs, () => timedOut(`the connection was silent for ${this.timeouts.idleMs} ms`));
       req.on('error', reject);
       req.end();
     });

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import zlib from 'node:zlib';
 import { open, type FileHandle } from 'node:fs/promises';
 import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
 import { mapLimit } from '../shared/limit.js';
@@ -16,20 +17,33 @@ export interface PartsUpload {
   bucket: string;
   key: string;
   file: string;
-  size: number;
+  digests: FileDigests;
   contentType: string;
+  /** Server-side encryption asked of every PUT. */
+  sse: ServerSideEncryptionSettings;
   onBytes?: (loaded: number) => void;
+}
+
+/** `aws.sse` and `aws.sse_kms_key_id`, as the SDK's PutObject and CreateMultipartUpload fields. */
+export interface ServerSideEncryptionSettings {
+  ServerSideEncryption?: 'AES256' | 'aws:kms' | 'aws:kms:dsse';
+  SSEKMSKeyId?: string;
 }
 
 /**
  * A multipart upload of a local file in PART_SIZE parts, UPLOAD_QUEUE at a
- * time, each part read from the file when sent and retried on its own. On
+ * time, each part read from the file when sent and retried on its own. Each
+ * part carries its CRC32 and the whole its full-object CRC32, which S3 checks
+ * on receipt (stores that ignore checksums ignore them). On
  * failure the upload is aborted (best effort: a killed run's are aborted by
  * the next upload of the day).
  */
 export async function uploadParts(upload: PartsUpload, call: Call, signal?: AbortSignal): Promise<void> {
-  const { client, bucket: Bucket, key: Key, file, size, onBytes } = upload;
-  const { UploadId } = await call('CreateMultipartUpload', () => client.send(new CreateMultipartUploadCommand({ Bucket, Key, ContentType: upload.contentType }), { abortSignal: signal }));
+  const { client, bucket: Bucket, key: Key, file, digests, onBytes } = upload;
+  const size = digests.size;
+  const { UploadId } = await call('CreateMultipartUpload', () =>
+    client.send(new CreateMultipartUploadCommand({ Bucket, Key, ContentType: upload.contentType, ChecksumAlgorithm: 'CRC32', ChecksumType: 'FULL_OBJECT', ...upload.sse }), { abortSignal: signal }),
+  );
   const numbers = Array.from({ length: Math.ceil(size / PART_SIZE) }, (_, i) => i + 1);
   let loaded = 0;
   let fh: FileHandle | undefined;
@@ -39,12 +53,18 @@ export async function uploadParts(upload: PartsUpload, call: Call, signal?: Abor
     const parts = await mapLimit(numbers, UPLOAD_QUEUE, async (PartNumber) => {
       const start = (PartNumber - 1) * PART_SIZE;
       const body = await readRange(handle, start, Math.min(PART_SIZE, size - start));
-      const r = await call('UploadPart', () => client.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: body }), { abortSignal: signal }));
+      const ChecksumCRC32 = digests.partCrc32s[PartNumber - 1];
+      const r = await call('UploadPart', () => client.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: body, ChecksumCRC32 }), { abortSignal: signal }));
       loaded += body.length;
       onBytes?.(loaded);
-      return { PartNumber, ETag: r.ETag };
+      return { PartNumber, ETag: r.ETag, ChecksumCRC32 };
     });
-    await call('CompleteMultipartUpload', () => client.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts } }), { abortSignal: signal }));
+    await call('CompleteMultipartUpload', () =>
+      client.send(
+        new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts }, ChecksumCRC32: digests.crc32, ChecksumType: 'FULL_OBJECT' }),
+        { abortSignal: signal },
+      ),
+    );
   } catch (err) {
     // S3 bills the parts of an unfinished upload
     await client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => undefined);
@@ -64,30 +84,54 @@ async function readRange(fh: FileHandle, start: number, length: number): Promise
   return buf;
 }
 
-/** The ETags S3 may give a file: plain MD5, or MD5 of part MD5s with the part count. */
-export async function fileEtags(file: string, partSize: number): Promise<{ size: number; etags: string[] }> {
+/** What a local file's upload must match: its size, the ETags S3 may give it, and its CRC32, whole and per part. */
+export interface FileDigests {
+  size: number;
+  /** Plain MD5, and for a multipart upload MD5 of part MD5s with the part count. */
+  etags: string[];
+  /** base64, as x-amz-checksum-crc32. */
+  crc32: string;
+  partCrc32s: string[];
+}
+
+export async function fileDigests(file: string, partSize: number): Promise<FileDigests> {
   const whole = createHash('md5');
   const parts: Buffer[] = [];
+  const partCrc32s: string[] = [];
   let part = createHash('md5');
+  let partCrc = 0;
+  let crc = 0;
   let inPart = 0;
   let size = 0;
+  const endPart = () => {
+    parts.push(part.digest());
+    partCrc32s.push(crc32Base64(partCrc));
+    part = createHash('md5');
+    partCrc = 0;
+    inPart = 0;
+  };
   for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
     whole.update(chunk);
+    crc = zlib.crc32(chunk, crc);
     size += chunk.length;
     for (let at = 0; at < chunk.length; ) {
       const take = Math.min(partSize - inPart, chunk.length - at);
-      part.update(chunk.subarray(at, at + take));
+      const piece = chunk.subarray(at, at + take);
+      part.update(piece);
+      partCrc = zlib.crc32(piece, partCrc);
       inPart += take;
       at += take;
-      if (inPart === partSize) {
-        parts.push(part.digest());
-        part = createHash('md5');
-        inPart = 0;
-      }
+      if (inPart === partSize) endPart();
     }
   }
-  if (inPart > 0) parts.push(part.digest());
+  if (inPart > 0) endPart();
   const etags = [whole.digest('hex')];
   if (parts.length > 1) etags.push(`${createHash('md5').update(Buffer.concat(parts)).digest('hex')}-${parts.length}`);
-  return { size, etags };
+  return { size, etags, crc32: crc32Base64(crc), partCrc32s };
+}
+
+function crc32Base64(crc: number): string {
+  const out = Buffer.alloc(4);
+  out.writeUInt32BE(crc >>> 0);
+  return out.toString('base64');
 }

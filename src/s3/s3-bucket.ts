@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { createWriteStream, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
@@ -7,6 +6,7 @@ import {
   AbortMultipartUploadCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
+  ListObjectsV2Command,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   paginateListObjectsV2,
@@ -14,10 +14,12 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { permanentFault, retryClass } from '../shared/aws-errors.js';
-import { createRetryPolicy, type RetryPolicy } from '../shared/retry-policy.js';
-import { PreconditionFailedError, type ObjectInfo, type ObjectStore, type PutOptions } from '../store/object-store.js';
+import { checksumOf, createChecksum, type ChecksumAlgorithm } from '../shared/checksums.js';
+import { createRetryPolicy, DEFAULT_TIMEOUTS, type RetryPolicy, type Timeouts } from '../shared/retry-policy.js';
+import { ObjectArchivedError, ObjectChangedError, ObjectGoneError, PreconditionFailedError, type ContentCheck, type ObjectInfo, type ObjectStore, type PutOptions } from '../store/object-store.js';
+import { ContentChecker, fromSdkOutput, fullObjectChecksum, MismatchError } from './content-check.js';
 import { FastGet } from './fast-get.js';
-import { fileEtags, PART_SIZE, uploadParts } from './multipart-upload.js';
+import { fileDigests, PART_SIZE, uploadParts, type FileDigests, type ServerSideEncryptionSettings } from './multipart-upload.js';
 
 /** Objects up to this size are downloaded into memory and written at once; memory: concurrency x this at most. */
 const IN_MEMORY_DOWNLOAD_MAX = 4 * 1024 * 1024;
@@ -26,9 +28,17 @@ const DEFAULT_DOWNLOAD_SOCKETS = 64;
 
 const unquote = (etag: string | undefined) => (etag ?? '').replace(/"/g, '');
 
+/** No object under the key; a missing bucket (NoSuchBucket, also a 404) is not that. */
 function isNotFound(err: unknown): boolean {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  if (e.name === 'NoSuchBucket') return false;
   return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
+}
+
+async function fileChecksum(file: string, algorithm: ChecksumAlgorithm): Promise<string> {
+  const checksum = createChecksum(algorithm);
+  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) checksum.update(chunk as Buffer);
+  return checksum.digest();
 }
 
 /** The response, or undefined where the key has no object. */
@@ -46,11 +56,6 @@ function isPreconditionFailed(err: unknown): boolean {
   return e.name === 'PreconditionFailed' || e.$metadata?.httpStatusCode === 412;
 }
 
-/** A stored object or a download that does not match what was expected: worth sending or fetching again. */
-class MismatchError extends Error {
-  readonly code = 'ECONNRESET';
-}
-
 /**
  * The ObjectStore over one S3 bucket: the only place that talks S3. Every
  * request goes through the run's retry policy (the SDK client itself makes
@@ -58,16 +63,35 @@ class MismatchError extends Error {
  */
 export { PART_SIZE } from './multipart-upload.js';
 
+export interface S3BucketOptions {
+  /** The run's retry policy (default: a standard one). */
+  retry?: RetryPolicy;
+  /** Connections of the hand-signed download path. */
+  downloadSockets?: number;
+  /** Server-side encryption asked of every PUT (aws.sse, aws.sse_kms_key_id). */
+  sse?: ServerSideEncryptionSettings;
+  /** Of the hand-signed download path (the SDK client has its own, set where it was made). */
+  timeouts?: Timeouts;
+}
+
 export class S3Bucket implements ObjectStore {
   private fastGet: Promise<FastGet | undefined> | undefined;
 
-  /** `downloadSockets`: connections of the hand-signed download path. */
+  private readonly retry: RetryPolicy;
+  private readonly downloadSockets: number;
+  private readonly sse: ServerSideEncryptionSettings;
+  private readonly timeouts: Timeouts;
+
   constructor(
     readonly client: S3Client,
     readonly name: string,
-    private readonly retry: RetryPolicy = createRetryPolicy(),
-    private readonly downloadSockets = DEFAULT_DOWNLOAD_SOCKETS,
-  ) {}
+    options: S3BucketOptions = {},
+  ) {
+    this.retry = options.retry ?? createRetryPolicy();
+    this.downloadSockets = options.downloadSockets ?? DEFAULT_DOWNLOAD_SOCKETS;
+    this.sse = options.sse ?? {};
+    this.timeouts = options.timeouts ?? DEFAULT_TIMEOUTS;
+  }
 
   private target(key: string | undefined): string {
     return key === undefined ? `s3://${this.name}` : `s3://${this.name}/${key}`;
@@ -81,6 +105,16 @@ export class S3Bucket implements ObjectStore {
     }
   }
 
+  /**
+   * A one-key listing: the bucket exists, is in the client's region, and the
+   * role may list it (what every command does first). A listing, not
+   * HeadBucket, because its errors carry a code (a HEAD's 403 cannot tell bad
+   * credentials from a missing permission).
+   */
+  async checkAccess(signal?: AbortSignal): Promise<void> {
+    await this.call('ListObjectsV2', undefined, () => this.client.send(new ListObjectsV2Command({ Bucket: this.name, MaxKeys: 1 }), { abortSignal: signal }), signal);
+  }
+
   async list(prefix: string, signal?: AbortSignal): Promise<ObjectInfo[]> {
     return this.call(
       'ListObjectsV2',
@@ -89,7 +123,7 @@ export class S3Bucket implements ObjectStore {
         const objects: ObjectInfo[] = [];
         for await (const page of paginateListObjectsV2({ client: this.client }, { Bucket: this.name, Prefix: prefix }, { abortSignal: signal })) {
           for (const o of page.Contents ?? []) {
-            if (o.Key !== undefined) objects.push({ key: o.Key, size: o.Size ?? 0, etag: unquote(o.ETag) });
+            if (o.Key !== undefined) objects.push({ key: o.Key, size: o.Size ?? 0, etag: unquote(o.ETag), ...(o.StorageClass ? { storageClass: o.StorageClass } : {}) });
           }
         }
         return objects;
@@ -132,52 +166,65 @@ export class S3Bucket implements ObjectStore {
   }
 
   /**
-   * Downloads to `file` and checks size and (for single-part ETags) MD5
-   * against the listing. A small object is written in one piece under its
-   * final name (a rename per object is measurable on thousands); one killed
-   * mid-write is caught by download's resume check (size and MD5), and merge
-   * reads a day only once download wrote its manifest. A large one goes
-   * through a temporary name.
+   * Downloads to `file`, checked against the listed size and the best check
+   * the response allows (see content-check.ts), and says which check that
+   * was. A small object is written in one piece under its final name (a
+   * rename per object is measurable on thousands); one killed mid-write is
+   * caught by download's resume check, and merge reads a day only once
+   * download wrote its manifest. A large one goes through a temporary name.
    */
-  async download(object: ObjectInfo, file: string, signal?: AbortSignal): Promise<void> {
+  async download(object: ObjectInfo, file: string, signal?: AbortSignal): Promise<ContentCheck> {
     const tmp = `${file}.part`;
-    const verify = (size: number, md5: string) => {
+    const checkSize = (size: number) => {
       if (size !== object.size) throw new MismatchError(`truncated download of ${object.key}: ${size} of ${object.size} bytes`);
-      if (/^[0-9a-f]{32}$/.test(object.etag) && md5 !== object.etag) throw new MismatchError(`download of ${object.key} does not match its ETag (MD5)`);
     };
-    this.fastGet ??= FastGet.create(this.client, this.name, this.downloadSockets);
-    const attempt = async () => {
+    this.fastGet ??= FastGet.create(this.client, this.name, this.downloadSockets, this.timeouts);
+    const attempt = async (): Promise<ContentCheck> => {
       const fast = object.size <= IN_MEMORY_DOWNLOAD_MAX ? await this.fastGet : undefined;
       if (fast) {
         // Small objects (nearly all cold-tier files): one lean GET, one buffer, one synchronous
         // write. Creating a file costs ~0.3 ms of system time here; done in place it saves the
         // thread-pool hand-offs, which cost more CPU than they free on a busy 2-core machine.
-        const body = await fast.get(object.key, object.etag, signal);
-        verify(body.length, createHash('md5').update(body).digest('hex'));
+        const { body, headers } = await fast.get(object.key, object.etag, signal);
+        checkSize(body.length);
+        const checker = new ContentChecker(headers);
+        checker.update(body);
+        checker.verify(`download of ${object.key}`);
         try {
           writeFileSync(file, body);
         } catch (err) {
           rmSync(file, { force: true });
           throw err;
         }
-        return;
+        return checker.check;
       }
-      const r = await this.client.send(new GetObjectCommand({ Bucket: this.name, Key: object.key, IfMatch: `"${object.etag}"` }), { abortSignal: signal });
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.name, Key: object.key, IfMatch: `"${object.etag}"`, ChecksumMode: 'ENABLED' }), {
+        abortSignal: signal,
+      });
       const body = r.Body as Readable;
-      const md5 = createHash('md5');
+      const checker = new ContentChecker(fromSdkOutput(r));
       let size = 0;
       body.on('data', (chunk: Buffer) => {
-        md5.update(chunk);
+        checker.update(chunk);
         size += chunk.length;
       });
-      await pipeline(body, createWriteStream(tmp), { signal });
-      verify(size, md5.digest('hex'));
+      await pipeline(body, createWriteStream(tmp), { signal }).catch((err: unknown) => {
+        // the SDK checks a returned checksum itself too, and fails the body when it does not match
+        if (!signal?.aborted && /checksum/i.test((err as Error).message)) throw new MismatchError(`download of ${object.key}: ${(err as Error).message}`);
+        throw err;
+      });
+      checkSize(size);
+      checker.verify(`download of ${object.key}`);
       renameSync(tmp, file);
+      return checker.check;
     };
-    await this.call('GetObject', object.key, attempt, signal).catch(async (err: unknown) => {
+    const where = this.target(object.key);
+    return this.call('GetObject', object.key, attempt, signal).catch(async (err: unknown) => {
       await rm(tmp, { force: true });
-      if (isPreconditionFailed(err)) {
-        throw new Error(`${this.target(object.key)} changed after it was listed (its ETag is no longer ${object.etag}); run download again`, { cause: err });
+      if (isPreconditionFailed(err)) throw new ObjectChangedError(`${where} changed after it was listed (its ETag is no longer ${object.etag}); run download again`, { cause: err });
+      if (isNotFound(err)) throw new ObjectGoneError(object.key, { cause: err });
+      if ((err as { name?: string }).name === 'InvalidObjectState') {
+        throw new ObjectArchivedError(`${where} is archived (its storage class or tier needs a restore before it can be read); restore it (aws s3api restore-object) and run again`, { cause: err });
       }
       throw err;
     });
@@ -192,7 +239,17 @@ export class S3Bucket implements ObjectStore {
         key,
         () =>
           this.client.send(
-            new PutObjectCommand({ Bucket: this.name, Key: key, Body: body, ContentType: contentType, IfNoneMatch: ifNoneMatch, IfMatch: ifMatch === undefined ? undefined : `"${ifMatch}"` }),
+            new PutObjectCommand({
+              Bucket: this.name,
+              Key: key,
+              Body: body,
+              ContentType: contentType,
+              // S3 checks it on receipt (stores that ignore checksums ignore it)
+              ChecksumCRC32: checksumOf('CRC32', typeof body === 'string' ? Buffer.from(body) : body),
+              IfNoneMatch: ifNoneMatch,
+              IfMatch: ifMatch === undefined ? undefined : `"${ifMatch}"`,
+              ...this.sse,
+            }),
             { abortSignal: signal },
           ),
         signal,
@@ -206,27 +263,55 @@ export class S3Bucket implements ObjectStore {
 
   /**
    * Uploads a local file (in PART_SIZE parts above PART_SIZE, each part
-   * retried on its own) and verifies the stored object: its size, and its ETag
-   * against the MD5 (single part) or MD5 of part MD5s (multipart) computed
-   * here. An upload that does not verify is sent again.
+   * retried on its own), with its CRC32 for S3 to check on receipt, and
+   * verifies the stored object (verifyStored). An upload that does not verify
+   * is sent again; one that never does is deleted, not left in the bucket.
    */
   async uploadFile(key: string, file: string, options: { contentType: string; onBytes?: (loaded: number) => void }, signal?: AbortSignal): Promise<ObjectInfo> {
-    const expected = await fileEtags(file, PART_SIZE);
+    const digests = await fileDigests(file, PART_SIZE);
     const once = async (): Promise<ObjectInfo> => {
-      if (expected.size <= PART_SIZE) {
+      if (digests.size <= PART_SIZE) {
         await this.put(key, await readFile(file, { signal }), { contentType: options.contentType }, signal);
-        options.onBytes?.(expected.size);
+        options.onBytes?.(digests.size);
       } else {
-        await uploadParts({ client: this.client, bucket: this.name, key, file, size: expected.size, ...options }, (operation, fn) => this.call(operation, key, fn, signal), signal);
+        const upload = { client: this.client, bucket: this.name, key, file, digests, sse: this.sse, ...options };
+        await uploadParts(upload, (operation, fn) => this.call(operation, key, fn, signal), signal);
       }
-      const stored = await this.head(key, signal);
-      if (!stored || stored.size !== expected.size || !expected.etags.includes(stored.etag)) {
-        throw new MismatchError(`upload of ${file} to ${this.target(key)} did not verify (stored ${stored?.size ?? 'nothing'} bytes, ETag ${stored?.etag ?? '-'}; expected ${expected.size} bytes)`);
-      }
-      return stored;
+      return this.verifyStored(key, file, digests, signal);
     };
     // each request above was retried already: here only a stored object that did not verify is sent again
-    return this.retry.run(once, (err) => (err instanceof MismatchError ? 'retry' : 'fail'), signal);
+    return this.retry.run(once, (err) => (err instanceof MismatchError ? 'retry' : 'fail'), signal).catch(async (err: unknown) => {
+      if (err instanceof MismatchError) await this.deleteKeys([key], signal).catch(() => undefined);
+      throw err;
+    });
+  }
+
+  /**
+   * The stored object matches the file: its size, and its full-object
+   * checksum where the store returns one, else its ETag where that is an MD5
+   * (no SSE-KMS, no SSE-C), else its bytes read back (a store that ignores
+   * checksums, with KMS-style ETags).
+   */
+  private async verifyStored(key: string, file: string, digests: FileDigests, signal?: AbortSignal): Promise<ObjectInfo> {
+    const r = await this.call('HeadObject', key, () => orMissing(this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key, ChecksumMode: 'ENABLED' }), { abortSignal: signal })), signal);
+    const fail = (why: string) => new MismatchError(`upload of ${file} to ${this.target(key)} did not verify (${why}; expected ${digests.size} bytes)`);
+    if (!r) throw fail('stored nothing');
+    const stored = { key, size: r.ContentLength ?? 0, etag: unquote(r.ETag) };
+    if (stored.size !== digests.size) throw fail(`stored ${stored.size} bytes, ETag ${stored.etag}`);
+    const headers = fromSdkOutput(r);
+    const full = fullObjectChecksum(headers);
+    if (full) {
+      const ours = full.algorithm === 'CRC32' ? digests.crc32 : await fileChecksum(file, full.algorithm);
+      if (full.value !== ours) throw fail(`stored ${full.algorithm} ${full.value}, the file's ${ours}`);
+    } else if (!headers.sse?.startsWith('aws:kms') && !headers.sseCustomerAlgorithm) {
+      if (!digests.etags.includes(stored.etag)) throw fail(`stored ETag ${stored.etag}`);
+    } else {
+      const back = createChecksum('CRC32');
+      for await (const chunk of await this.getStream(key, signal)) back.update(chunk as Buffer);
+      const crc = back.digest();
+      if (crc !== digests.crc32) throw fail(`read back with CRC32 ${crc}, the file's ${digests.crc32}`);
+    }
+    return stored;
   }
 
   async abortUploads(prefix: string, isOurs: (key: string) => boolean, signal?: AbortSignal): Promise<number> {

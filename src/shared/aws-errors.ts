@@ -1,4 +1,5 @@
 import { FatalError } from './errors.js';
+import type { RetryClass } from './retry-policy.js';
 
 interface AwsLikeError {
   name?: string;
@@ -44,6 +45,13 @@ export function permanentFault(err: unknown, operation: string, target: string):
   if (CREDENTIAL_ERRORS.has(name)) {
     return new FatalError(`${operation} on ${target}: AWS credentials missing, invalid or expired (${name}); set a profile (--profile, credentials.profile) or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY`, { cause: err });
   }
+  // an archived object (GLACIER, DEEP_ARCHIVE, an archive tier): a fault of that object, not of the role
+  if (name === 'InvalidObjectState') return undefined;
+  const kms = /kms:(\w+)/.exec(e.message ?? '');
+  if ((name === 'AccessDenied' || name === 'KMS.AccessDeniedException' || status === 403) && kms) {
+    const key = /(arn:aws[\w-]*:kms:[^\s"',;]+)/.exec(e.message ?? '')?.[1] ?? "the bucket's KMS key";
+    return new FatalError(`${operation} on ${target}: access denied by KMS; the role needs kms:${kms[1]} on ${key}`, { cause: err });
+  }
   if (name === 'AccessDenied' || name === 'AccessDeniedException' || status === 403) {
     return new FatalError(`${operation} on ${target}: access denied; the role needs ${PERMISSION[operation] ?? operation} there`, { cause: err });
   }
@@ -76,11 +84,18 @@ export function isTransient(err: unknown): boolean {
 }
 
 const THROTTLING = /Throttl|SlowDown|TooManyRequests/;
+/** No connection at all: a wrong endpoint or no network, not a busy server. */
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+export function isUnreachable(err: unknown): boolean {
+  return UNREACHABLE_CODES.has((err as AwsLikeError).code ?? '');
+}
 
 /** How the retry policy should treat a fault: throttling backs off longer than other transient faults. */
-export function retryClass(err: unknown): 'retry' | 'throttled' | 'fail' {
+export function retryClass(err: unknown): RetryClass {
   // a conditional write that raced another one (S3's 409): the condition holds or fails on the next try
   if ((err as AwsLikeError).name === 'ConditionalRequestConflict') return 'retry';
+  if (isUnreachable(err)) return 'unreachable';
   if (!isTransient(err)) return 'fail';
   const e = err as AwsLikeError;
   return e.$metadata?.httpStatusCode === 429 || e.$metadata?.httpStatusCode === 503 || THROTTLING.test(e.name ?? '') ? 'throttled' : 'retry';

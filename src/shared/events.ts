@@ -18,7 +18,19 @@ export type ProgressEvent =
       reason?: string;
       error?: string;
     }
-  | { type: 'command-end'; stage: Stage; done: number; skipped: number; failed: number; seconds: number; failedDays: { day: string; error: string }[]; peakRssMb: number };
+  | {
+      type: 'command-end';
+      stage: Stage;
+      done: number;
+      skipped: number;
+      failed: number;
+      seconds: number;
+      failedDays: { day: string; error: string }[];
+      peakRssMb: number;
+      /** Requests retried, and how many of those retries followed throttling (503 SlowDown, ThrottlingException). */
+      retries: number;
+      throttled: number;
+    };
 
 export type Emit = (event: ProgressEvent) => void;
 

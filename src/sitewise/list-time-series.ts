@@ -1,6 +1,6 @@
 import { IoTSiteWiseClient, ListTimeSeriesCommand } from '@aws-sdk/client-iotsitewise';
 import { permanentFault, retryClass } from '../shared/aws-errors.js';
-import type { RetryPolicy } from '../shared/retry-policy.js';
+import { CONNECT_TIMEOUT_MS, DEFAULT_TIMEOUTS, type RetryPolicy, type Timeouts } from '../shared/retry-policy.js';
 
 export const PAGE_SIZE = 250;
 
@@ -10,6 +10,7 @@ export interface SiteWiseSettings {
   region?: string;
   endpoint?: string;
   profile?: string;
+  timeouts?: Timeouts;
 }
 
 export function createSiteWiseClient(settings: SiteWiseSettings): IoTSiteWiseClient {
@@ -21,6 +22,12 @@ export function createSiteWiseClient(settings: SiteWiseSettings): IoTSiteWiseCli
     disableHostPrefix: settings.endpoint !== undefined,
     // one attempt per call: every retry is the retry policy's (src/shared/retry-policy.ts)
     maxAttempts: 1,
+    requestHandler: {
+      connectionTimeout: CONNECT_TIMEOUT_MS,
+      requestTimeout: (settings.timeouts ?? DEFAULT_TIMEOUTS).firstByteMs,
+      throwOnRequestTimeout: true,
+      socketTimeout: (settings.timeouts ?? DEFAULT_TIMEOUTS).idleMs,
+    },
   });
 }
 

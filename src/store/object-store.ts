@@ -5,12 +5,44 @@
  * (`ifNoneMatch: '*'`) and update-if-unchanged (`ifMatch`), the last two
  * failing with a typed PreconditionFailedError rather than overwriting.
  */
+import type { ChecksumAlgorithm } from '../shared/checksums.js';
+
 export interface ObjectInfo {
   key: string;
   size: number;
   /** ETag without quotes. */
   etag: string;
+  /** As the listing gives it, when it does (STANDARD, GLACIER, ...). */
+  storageClass?: string;
 }
+
+/** Storage classes whose objects cannot be read until restored (GET: 403 InvalidObjectState). */
+export const ARCHIVE_CLASSES: readonly string[] = ['GLACIER', 'DEEP_ARCHIVE'];
+
+/** An object listed but gone by the time it was read (deleted, or expired by a lifecycle rule). */
+export class ObjectGoneError extends Error {
+  constructor(readonly key: string, options?: { cause?: unknown }) {
+    super(`${key} was deleted after it was listed`, options);
+    this.name = 'ObjectGoneError';
+  }
+}
+
+/** An object that changed between its listing and its read (another ETag now). */
+export class ObjectChangedError extends Error {
+  override readonly name = 'ObjectChangedError';
+}
+
+/** An object in an archive storage class (or an archive tier of INTELLIGENT_TIERING): it must be restored before it can be read. */
+export class ObjectArchivedError extends Error {
+  override readonly name = 'ObjectArchivedError';
+}
+
+/**
+ * What a download's bytes were checked against: a full-object checksum the
+ * store returned, the ETag where it is an MD5, or nothing ('none': the caller
+ * must check the content itself).
+ */
+export type ContentCheck = ChecksumAlgorithm | 'MD5' | 'none';
 
 /** What a conditional put asks of the store. */
 export interface PutCondition {
@@ -39,6 +71,8 @@ export class PreconditionFailedError extends Error {
 export interface ObjectStore {
   /** The bucket's name, for messages. */
   readonly name: string;
+  /** Checks once, before any work, that the bucket exists and may be used; a FatalError says what is wrong. */
+  checkAccess(signal?: AbortSignal): Promise<void>;
   /** Every object under `prefix`, all pages, in key order. */
   list(prefix: string, signal?: AbortSignal): Promise<ObjectInfo[]>;
   head(key: string, signal?: AbortSignal): Promise<ObjectInfo | undefined>;
@@ -46,8 +80,8 @@ export interface ObjectStore {
   getBuffer(key: string, signal?: AbortSignal): Promise<Buffer | undefined>;
   /** A body stream for reading a large object through once. */
   getStream(key: string, signal?: AbortSignal): Promise<AsyncIterable<Buffer>>;
-  /** Downloads `object` to `file`, checked against its listed size (and MD5 where the ETag is one). */
-  download(object: ObjectInfo, file: string, signal?: AbortSignal): Promise<void>;
+  /** Downloads `object` to `file`, checked against its listed size and whatever content check the store offers; says which. */
+  download(object: ObjectInfo, file: string, signal?: AbortSignal): Promise<ContentCheck>;
   /** Throws PreconditionFailedError when a condition is given and does not hold. */
   put(key: string, body: Buffer | string, options?: PutOptions, signal?: AbortSignal): Promise<ObjectInfo>;
   /** Uploads a local file (multipart when large) and verifies what was stored. */

@@ -10,14 +10,16 @@ import path from 'node:path';
 import { DayError } from '../shared/errors.js';
 import { arrayOf, checkShape, count, object, optional, ShapeError, string, type Shape } from '../shared/json-shape.js';
 import type { SelectedObject } from '../partition/select-objects.js';
+import { CHECKSUM_ALGORITHMS } from '../shared/checksums.js';
+import type { ContentCheck } from '../store/object-store.js';
 import { BATCH_FILE, MANIFEST_FILE } from './layout.js';
 
 export interface DownloadManifest {
   /** The day folder's name. */
   day: string;
   coldBucket: string;
-  /** `file`: the local name in the day folder (one path segment). */
-  objects: (SelectedObject & { file: string })[];
+  /** `file`: the local name in the day folder (one path segment); `check`: what the download was checked against ('none': merge checks its blocks; absent in older manifests). */
+  objects: (SelectedObject & { file: string; check?: ContentCheck })[];
   previousIds: string[];
   /** The inputs' batch hash under the destination's format version `format`, so merge need not sort and hash them again (absent in older manifests). */
   hash?: { format: number; value: string };
@@ -47,12 +49,18 @@ const segment: Shape<string> = (value, at) => {
   return name;
 };
 
-const selectedObject = { key: string, size: count, etag: string, seriesId: string };
+const contentCheck: Shape<ContentCheck> = (value, at) => {
+  const check = string(value, at);
+  if (check !== 'MD5' && check !== 'none' && !(CHECKSUM_ALGORITHMS as readonly string[]).includes(check)) throw new ShapeError(at, `'${check}' is not a content check this tool makes`);
+  return check as ContentCheck;
+};
+
+const selectedObject = { key: string, size: count, etag: string, storageClass: optional(string), seriesId: string };
 
 const MANIFEST: Shape<DownloadManifest> = object<DownloadManifest>({
   day: string,
   coldBucket: string,
-  objects: arrayOf(object<SelectedObject & { file: string }>({ ...selectedObject, file: segment })),
+  objects: arrayOf(object<SelectedObject & { file: string; check?: ContentCheck }>({ ...selectedObject, file: segment, check: optional(contentCheck) })),
   previousIds: arrayOf(string),
   hash: optional(object({ format: count, value: string })),
 });
