@@ -5,6 +5,8 @@
  * record for record.
  */
 import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
 import { generateDay, makeSeries, type ColdObject } from './support/generate-cold-tier.js';
@@ -250,5 +252,43 @@ describe('objects that change under us', () => {
     proxy.archived = undefined;
     assert.equal((await world.cli(['run', '--from', '2024-05-01', '--to', '2024-05-02'])).code, 0);
     assert.deepEqual(recordSet(await world.destinationRecords()), recordSet(recordsOf(all)));
+  });
+});
+
+describe('long runs: credentials that expire during the run are fetched again', () => {
+  const series = makeSeries({ associated: 6, disassociated: 2 }, 55);
+  let world: World;
+  let proxy: FaultProxy;
+  let objects: ColdObject[];
+  before(async () => {
+    world = await startWorld(series);
+    objects = [...(await generateDay(series, day(1))), ...(await generateDay(series, day(2)))];
+    await world.put(objects);
+    proxy = await startFaultProxy(world.s3.endpoint);
+    proxy.latencyMs = 40; // a run of several seconds
+    await world.writeConfig({ timeseries_type: 'ALL', credentials: { profile: 'expiring' } }, proxy.endpoint);
+  });
+  after(async () => {
+    await proxy?.stop();
+    await world?.stop();
+  });
+
+  it('a credential_process profile whose credentials expire seconds after they are issued: the run fetches them again and finishes', async (t) => {
+    const calls = path.join(world.dir, 'credential-calls');
+    const script = path.join(world.dir, 'credentials.cjs');
+    // The SDK refreshes credentials that expire within 5 minutes: these are stale 1 s after they are issued.
+    await writeFile(
+      script,
+      `require('fs').appendFileSync(${JSON.stringify(calls)}, 'x');
+console.log(JSON.stringify({ Version: 1, AccessKeyId: ${JSON.stringify(world.s3.accessKeyId)}, SecretAccessKey: ${JSON.stringify(world.s3.secretAccessKey)}, Expiration: new Date(Date.now() + 301000).toISOString() }));`,
+    );
+    const configFile = path.join(world.dir, 'aws-config');
+    await writeFile(configFile, `[profile expiring]\ncredential_process = ${process.execPath} ${script}\nregion = us-east-1\n`);
+    const r = await world.cli(['run', ...DAYS, '--concurrency', '2'], { env: { AWS_CONFIG_FILE: configFile, AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' } });
+    assert.equal(r.code, 0, r.stderr);
+    const fetched = (await readFile(calls, 'utf8')).length;
+    assert.ok(fetched >= 2, `credentials were fetched ${fetched} time(s)`);
+    t.diagnostic(`credentials fetched ${fetched} times`);
+    assert.deepEqual(recordSet(await world.destinationRecords()), recordSet(recordsOf(objects)));
   });
 });
