@@ -181,3 +181,33 @@ describe('a damaged or hand-edited hand-off file or ledger', () => {
     assert.deepEqual(recordSet(await world.destinationRecords()), recordSet(recordsOf(objects)));
   });
 });
+
+describe('a day with several bad objects', () => {
+  const series = makeSeries({ associated: 3, disassociated: 1 }, 44);
+  let world: World;
+  const badKeys: string[] = [];
+  before(async () => {
+    world = await startWorld(series);
+    await world.writeConfig({ timeseries_type: 'ALL', date_range: { date_start: '2024-04-09', date_end: '2024-04-09' } });
+    const objects: { key: string; body: Buffer }[] = await generateDay(series, day(9), { exports: [0] });
+    const ts = Date.UTC(2024, 3, 9) / 1000;
+    for (const [i, body] of [breakFirstCrc(objects[0]!.body), Buffer.from('not avro at all'), objects[1]!.body.subarray(0, objects[1]!.body.length - 30)].entries()) {
+      const key = `raw/startYear=2024/startMonth=4/startDay=9/seriesBucket=ee/raw_bad-${i}_${ts}_GOOD.avro`;
+      objects.push({ key, body });
+      badKeys.push(key);
+    }
+    await world.put(objects);
+  });
+  after(async () => {
+    await world?.stop();
+  });
+
+  it('names every one of them in the day\'s message, not only the first', async () => {
+    assert.equal((await world.cli(['download'])).code, 0);
+    const merge = await world.cli(['merge', '--crc-check']);
+    assert.equal(merge.code, 1);
+    const line = merge.stderr.split('\n').find((l) => l.startsWith('merge 2024-04-09: FAILED: 3 bad objects:'));
+    assert.ok(line, merge.stderr);
+    for (const key of badKeys) assert.ok(line.includes(key), `${key} in ${line}`);
+  });
+});

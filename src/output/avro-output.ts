@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { checkBlocks } from '../avro/check-blocks.js';
+import { AvroFormatError } from '../avro/avro-format-error.js';
+import { allBad, findBadInputs } from '../avro/check-inputs.js';
 import { mergeFiles } from '../avro/merge-files.js';
 import { MergeWorkers } from '../avro/merge-workers.js';
 import type { DayInput, DayWritten, FormatInfo, OutputFormat, WriteDayOptions } from './output-format.js';
@@ -32,13 +33,18 @@ export function avroOutput(options: AvroOutputOptions = {}): OutputFormat {
     async writeDay(inputs: DayInput[], outFile: string, day: WriteDayOptions): Promise<DayWritten> {
       // with checkCrc every block is checked anyway; otherwise only the inputs nothing checked on download
       const unchecked = options.checkCrc ? [] : inputs.filter((i) => i.checkContent);
-      if (unchecked.length > 0) await checkBlocks(unchecked, workers);
+      const badUnchecked = unchecked.length > 0 ? await findBadInputs(unchecked, workers, { crc: true }) : [];
+      if (badUnchecked.length > 0) throw allBad(badUnchecked);
       const result = await mergeFiles(inputs, outFile, {
         // derived from the inputs, so the same inputs give the same bytes and ETag
         sync: createHash('sha256').update(`sync:${day.seed}`).digest().subarray(0, 16),
         workers,
         checkCrc: options.checkCrc,
         onInput: day.onInput,
+      }).catch(async (err: unknown) => {
+        // the merge stops at the first bad input: look at all of them, so the day's message names every one
+        const bad = err instanceof AvroFormatError ? await findBadInputs(inputs, workers, { crc: options.checkCrc ?? false }) : [];
+        throw bad.length > 1 ? allBad(bad) : err;
       });
       return { records: result.records, bytesIn: result.bytesIn, bytesOut: result.bytesOut, path: result.path };
     },
