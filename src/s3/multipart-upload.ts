@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import zlib from 'node:zlib';
 import { open, type FileHandle } from 'node:fs/promises';
-import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, ListMultipartUploadsCommand, UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
 import { mapLimit } from '../shared/limit.js';
 
 /** Parts of multipart uploads; also the memory bound: at most UPLOAD_QUEUE x PART_SIZE bytes buffered per upload. */
@@ -72,6 +72,44 @@ export async function uploadParts(upload: PartsUpload, call: Call, signal?: Abor
   } finally {
     await fh?.close();
   }
+}
+
+/**
+ * Aborts multipart uploads under `prefix` whose key `isOurs` says we started
+ * (left by a run killed mid-upload; S3 bills their parts until aborted).
+ * Returns how many; 0 where the server cannot list uploads.
+ */
+export async function abortUploads(
+  target: { client: S3Client; bucket: string; prefix: string; isOurs: (key: string) => boolean },
+  call: <T>(operation: string, key: string, fn: () => Promise<T>) => Promise<T>,
+  signal?: AbortSignal,
+): Promise<number> {
+  const { client, bucket, prefix, isOurs } = target;
+  const stale: { key: string; uploadId: string }[] = [];
+  try {
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    do {
+      const page = await call(
+        'ListMultipartUploads',
+        prefix,
+        () => client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }), { abortSignal: signal }),
+      );
+      for (const u of page.Uploads ?? []) if (u.Key && u.UploadId && isOurs(u.Key)) stale.push({ key: u.Key, uploadId: u.UploadId });
+      [keyMarker, uploadIdMarker] = page.IsTruncated ? [page.NextKeyMarker, page.NextUploadIdMarker] : [undefined, undefined];
+    } while (keyMarker);
+  } catch (err) {
+    if ((err as { name?: string }).name === 'NotImplemented') return 0;
+    throw err;
+  }
+  for (const u of stale) {
+    await call(
+      'AbortMultipartUpload',
+      u.key,
+      () => client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.key, UploadId: u.uploadId }), { abortSignal: signal }),
+    );
+  }
+  return stale.length;
 }
 
 async function readRange(fh: FileHandle, start: number, length: number): Promise<Buffer> {

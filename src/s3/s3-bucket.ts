@@ -1,60 +1,30 @@
-import { createReadStream, createWriteStream, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import {
-  AbortMultipartUploadCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   ListObjectsV2Command,
   HeadObjectCommand,
-  ListMultipartUploadsCommand,
   paginateListObjectsV2,
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { permanentFault, retryClass } from '../shared/aws-errors.js';
-import { checksumOf, createChecksum, type ChecksumAlgorithm } from '../shared/checksums.js';
+import { checksumOf } from '../shared/checksums.js';
 import { createRetryPolicy, DEFAULT_TIMEOUTS, type RetryPolicy, type Timeouts } from '../shared/retry-policy.js';
 import { ObjectArchivedError, ObjectChangedError, ObjectGoneError, PreconditionFailedError, type ContentCheck, type ObjectInfo, type ObjectStore, type PutOptions } from '../store/object-store.js';
-import { ContentChecker, fromSdkOutput, fullObjectChecksum, MismatchError } from './content-check.js';
+import { ContentChecker, fromSdkOutput, MismatchError } from './content-check.js';
 import { FastGet } from './fast-get.js';
-import { fileDigests, PART_SIZE, uploadParts, type FileDigests, type ServerSideEncryptionSettings } from './multipart-upload.js';
+import { abortUploads, fileDigests, PART_SIZE, uploadParts, type ServerSideEncryptionSettings } from './multipart-upload.js';
+import { isNotFound, isPreconditionFailed, orMissing, unquote } from './s3-responses.js';
+import { verifyStored } from './verify-upload.js';
 
 /** Objects up to this size are downloaded into memory and written at once; memory: concurrency x this at most. */
 const IN_MEMORY_DOWNLOAD_MAX = 4 * 1024 * 1024;
 /** Connections of the download path when the caller does not say (the SDK client has its own). */
 const DEFAULT_DOWNLOAD_SOCKETS = 64;
-
-const unquote = (etag: string | undefined) => (etag ?? '').replace(/"/g, '');
-
-/** No object under the key; a missing bucket (NoSuchBucket, also a 404) is not that. */
-function isNotFound(err: unknown): boolean {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  if (e.name === 'NoSuchBucket') return false;
-  return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
-}
-
-async function fileChecksum(file: string, algorithm: ChecksumAlgorithm): Promise<string> {
-  const checksum = createChecksum(algorithm);
-  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) checksum.update(chunk as Buffer);
-  return checksum.digest();
-}
-
-/** The response, or undefined where the key has no object. */
-async function orMissing<T>(request: Promise<T>): Promise<T | undefined> {
-  try {
-    return await request;
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
-}
-
-function isPreconditionFailed(err: unknown): boolean {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return e.name === 'PreconditionFailed' || e.$metadata?.httpStatusCode === 412;
-}
 
 /**
  * The ObjectStore over one S3 bucket: the only place that talks S3. Every
@@ -277,7 +247,9 @@ export class S3Bucket implements ObjectStore {
         const upload = { client: this.client, bucket: this.name, key, file, digests, sse: this.sse, ...options };
         await uploadParts(upload, (operation, fn) => this.call(operation, key, fn, signal), signal);
       }
-      return this.verifyStored(key, file, digests, signal);
+      const head = () =>
+        this.call('HeadObject', key, () => orMissing(this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key, ChecksumMode: 'ENABLED' }), { abortSignal: signal })), signal);
+      return verifyStored({ key, where: this.target(key), head, readBack: () => this.getStream(key, signal) }, file, digests);
     };
     // each request above was retried already: here only a stored object that did not verify is sent again
     return this.retry.run(once, (err) => (err instanceof MismatchError ? 'retry' : 'fail'), signal).catch(async (err: unknown) => {
@@ -286,62 +258,8 @@ export class S3Bucket implements ObjectStore {
     });
   }
 
-  /**
-   * The stored object matches the file: its size, and its full-object
-   * checksum where the store returns one, else its ETag where that is an MD5
-   * (no SSE-KMS, no SSE-C), else its bytes read back (a store that ignores
-   * checksums, with KMS-style ETags).
-   */
-  private async verifyStored(key: string, file: string, digests: FileDigests, signal?: AbortSignal): Promise<ObjectInfo> {
-    const r = await this.call('HeadObject', key, () => orMissing(this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key, ChecksumMode: 'ENABLED' }), { abortSignal: signal })), signal);
-    const fail = (why: string) => new MismatchError(`upload of ${file} to ${this.target(key)} did not verify (${why}; expected ${digests.size} bytes)`);
-    if (!r) throw fail('stored nothing');
-    const stored = { key, size: r.ContentLength ?? 0, etag: unquote(r.ETag) };
-    if (stored.size !== digests.size) throw fail(`stored ${stored.size} bytes, ETag ${stored.etag}`);
-    const headers = fromSdkOutput(r);
-    const full = fullObjectChecksum(headers);
-    if (full) {
-      const ours = full.algorithm === 'CRC32' ? digests.crc32 : await fileChecksum(file, full.algorithm);
-      if (full.value !== ours) throw fail(`stored ${full.algorithm} ${full.value}, the file's ${ours}`);
-    } else if (!headers.sse?.startsWith('aws:kms') && !headers.sseCustomerAlgorithm) {
-      if (!digests.etags.includes(stored.etag)) throw fail(`stored ETag ${stored.etag}`);
-    } else {
-      const back = createChecksum('CRC32');
-      for await (const chunk of await this.getStream(key, signal)) back.update(chunk as Buffer);
-      const crc = back.digest();
-      if (crc !== digests.crc32) throw fail(`read back with CRC32 ${crc}, the file's ${digests.crc32}`);
-    }
-    return stored;
-  }
-
   async abortUploads(prefix: string, isOurs: (key: string) => boolean, signal?: AbortSignal): Promise<number> {
-    const stale: { key: string; uploadId: string }[] = [];
-    try {
-      let keyMarker: string | undefined;
-      let uploadIdMarker: string | undefined;
-      do {
-        const page = await this.call(
-          'ListMultipartUploads',
-          prefix,
-          () => this.client.send(new ListMultipartUploadsCommand({ Bucket: this.name, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }), { abortSignal: signal }),
-          signal,
-        );
-        for (const u of page.Uploads ?? []) if (u.Key && u.UploadId && isOurs(u.Key)) stale.push({ key: u.Key, uploadId: u.UploadId });
-        [keyMarker, uploadIdMarker] = page.IsTruncated ? [page.NextKeyMarker, page.NextUploadIdMarker] : [undefined, undefined];
-      } while (keyMarker);
-    } catch (err) {
-      if ((err as { name?: string }).name === 'NotImplemented') return 0;
-      throw err;
-    }
-    for (const u of stale) {
-      await this.call(
-        'AbortMultipartUpload',
-        u.key,
-        () => this.client.send(new AbortMultipartUploadCommand({ Bucket: this.name, Key: u.key, UploadId: u.uploadId }), { abortSignal: signal }),
-        signal,
-      );
-    }
-    return stale.length;
+    return abortUploads({ client: this.client, bucket: this.name, prefix, isOurs }, (operation, key, fn) => this.call(operation, key, fn, signal), signal);
   }
 
   async deleteKeys(keys: string[], signal?: AbortSignal): Promise<void> {
