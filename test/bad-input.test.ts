@@ -210,4 +210,30 @@ describe('a day with several bad objects', () => {
     assert.ok(line, merge.stderr);
     for (const key of badKeys) assert.ok(line.includes(key), `${key} in ${line}`);
   });
+
+  it('--skip-bad-objects merges the rest, records each bad one in the ledger with why, and tries it again only once it has changed', async () => {
+    const merge = await world.cli(['merge', '--crc-check', '--skip-bad-objects']);
+    assert.equal(merge.code, 0, merge.stderr);
+    for (const key of badKeys) assert.ok(merge.stderr.includes(`skipping s3://${world.cold}/${key} (--skip-bad-objects):`), merge.stderr);
+    assert.equal((await world.cli(['upload'])).code, 0);
+    const ledger = JSON.parse((await world.get(world.dest, 'index/startYear=2024/startMonth=4/startDay=9/ledger.json')).toString()) as {
+      batches: { objects: { key: string }[]; skipped?: { key: string; reason: string }[] }[];
+    };
+    assert.deepEqual(ledger.batches[0]!.skipped!.map((o) => o.key), badKeys);
+    assert.ok(ledger.batches[0]!.skipped!.every((o) => o.reason.length > 0));
+    assert.ok(!ledger.batches[0]!.objects.some((o) => badKeys.includes(o.key)));
+    const good = (await generateDay(series, day(9), { exports: [0] }));
+    assert.deepEqual(recordSet(await world.destinationRecords()), recordSet(recordsOf(good)));
+    // unchanged: not downloaded again
+    const again = await world.cli(['download']);
+    assert.match(again.stderr, /3 objects skipped as bad by an earlier merge/);
+    assert.match(again.stdout, /Skip, no new data/);
+    // one is replaced by a good body (another ETag): it is taken again, and lands
+    const mended = await encodeAvro(good[0]!.records.map((r) => ({ ...r, seriesId: 'mended' })), 'snappy');
+    await world.put([{ key: badKeys[1]!, body: mended }]);
+    assert.equal((await world.cli(['run', '--from', '2024-04-09', '--to', '2024-04-09'])).code, 0);
+    const landed = await world.destinationRecords();
+    assert.equal(landed.filter((r) => r.seriesId === 'mended').length, good[0]!.records.length);
+    assert.equal(landed.length, recordsOf(good).length + good[0]!.records.length);
+  });
 });

@@ -25,6 +25,7 @@ export interface CliFlags extends ConfigFlags {
   logFormat: 'text' | 'json';
   dryRun?: boolean;
   crcCheck?: boolean;
+  skipBadObjects?: boolean;
 }
 
 /** What the entry point gives a command to build its dependencies from. */
@@ -163,7 +164,9 @@ async function uploadDeps(rt: Runtime): Promise<UploadDeps> {
   return { config, emit, signal, dest, transfers: createLimiter(config.concurrency) };
 }
 
-const withCrcCheck = (cmd: Command) => cmd.option('--crc-check', CRC_CHECK_HELP);
+const SKIP_BAD_HELP =
+  'merge the rest of a day whose objects are partly corrupt or unreadable, instead of failing it; each one left out is named, recorded in the ledger with why, and not tried again until its ETag changes';
+const withMergeOptions = (cmd: Command) => cmd.option('--crc-check', CRC_CHECK_HELP).option('--skip-bad-objects', SKIP_BAD_HELP);
 
 export const DAY_COMMANDS: CommandEntry[] = [
   defineCommand({
@@ -183,9 +186,9 @@ export const DAY_COMMANDS: CommandEntry[] = [
     example: 'sitewise-repartition merge --work-dir /data/sitewise',
     needs: [],
     // --no-crc-check: the default since 0.2 (blocks are no longer decompressed unless asked); kept so old cron lines still run
-    options: (cmd) => withCrcCheck(cmd).addOption(new Option('--no-crc-check').hideHelp()),
+    options: (cmd) => withMergeOptions(cmd).addOption(new Option('--no-crc-check').hideHelp()),
     dryRun: () => false,
-    deps: (rt): Promise<MergeDeps> => Promise.resolve({ config: rt.config, emit: rt.emit, signal: rt.signal, format: outputFormat(rt) }),
+    deps: (rt): Promise<MergeDeps> => Promise.resolve({ config: rt.config, emit: rt.emit, signal: rt.signal, format: outputFormat(rt), skipBadObjects: rt.flags.skipBadObjects }),
     run: async (deps) => (await import('../commands/merge.js')).merge(deps),
   }),
   defineCommand({
@@ -203,9 +206,9 @@ export const DAY_COMMANDS: CommandEntry[] = [
     description: 'download, merge and upload day by day (local disk holds only the days in flight)',
     example: 'sitewise-repartition run --from today-2 --to today --quiet',
     needs: ['cold-bucket', 'dest-bucket', 'dates'],
-    options: withCrcCheck,
+    options: withMergeOptions,
     dryRun: () => false,
-    deps: async (rt) => ({ ...(await downloadDeps(rt)), format: outputFormat(rt) }),
+    deps: async (rt) => ({ ...(await downloadDeps(rt)), format: outputFormat(rt), skipBadObjects: rt.flags.skipBadObjects }),
     run: async (deps) => (await import('../commands/run.js')).run(deps),
   }),
 ];

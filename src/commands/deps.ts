@@ -32,6 +32,8 @@ export interface DownloadDeps extends RunContext {
 export interface MergeDeps extends RunContext {
   config: Config;
   format: OutputFormat;
+  /** Merge a day's good objects and leave out its bad ones (recorded with why), instead of failing the day. */
+  skipBadObjects?: boolean;
 }
 
 export interface UploadDeps extends RunContext {

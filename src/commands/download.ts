@@ -105,6 +105,7 @@ async function downloadListed(ctx: DownloadDeps, day: Day, options: DownloadOpti
 function reportSkipped(selection: Selection, log: (m: string, level?: 'info' | 'warn' | 'detail') => void, routine: 'info' | 'detail') {
   const examples = (keys: string[]) => keys.slice(0, EXAMPLES).join(', ') + (keys.length > EXAMPLES ? ', ...' : '');
   if (selection.alreadyMerged > 0) log(`\t${selection.alreadyMerged} objects already merged (in the ledger)`, routine);
+  if (selection.skippedBad > 0) log(`\t${selection.skippedBad} objects skipped as bad by an earlier merge (in the ledger, with why); not tried again until they change`, 'warn');
   if (selection.notListed.length > 0) log(`\t${selection.notListed.length} objects of series not in ListTimeSeries, skipped: ${examples(selection.notListed)}`, routine);
   if (selection.unparseable.length > 0) log(`\t${selection.unparseable.length} keys are not cold-tier data files, skipped: ${examples(selection.unparseable)}`, 'warn');
   for (const o of selection.changed) {
@@ -127,7 +128,7 @@ async function planDay(ctx: DownloadDeps, day: Day, options: DownloadOptions): P
     await commit.adopt(ledger, options);
   }
   const known = await ctx.series();
-  return { previousIds, selection: selectObjects(listed, commit.mergedObjects(), known) };
+  return { previousIds, selection: selectObjects(listed, commit.mergedObjects(), known, commit.skippedObjects()) };
 }
 
 /**

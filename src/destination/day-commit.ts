@@ -4,7 +4,7 @@ import type { Limiter } from '../shared/limit.js';
 import type { ObjectInfo, ObjectStore } from '../store/object-store.js';
 import { formatIndex, readIndex } from './index-file.js';
 import { dataDayPrefix, dataKey, indexKey, isMergedFile, ledgerKey, type DestinationLayout } from './layout.js';
-import { emptyLedger, mergedObjects, readLedger, writeLedger, type Ledger } from './ledger.js';
+import { emptyLedger, mergedObjects, readLedger, skippedObjects, writeLedger, type Ledger, type SkippedObject } from './ledger.js';
 
 /** A merged file waiting to be committed. */
 export interface BatchToCommit {
@@ -12,6 +12,7 @@ export interface BatchToCommit {
   records: number;
   objects: ObjectInfo[];
   seriesIds: string[];
+  skipped?: SkippedObject[];
 }
 
 export type CommitLog = (level: 'info' | 'warn', message: string) => void;
@@ -61,6 +62,11 @@ export class DayCommit {
     return mergedObjects(this.ledgerRead);
   }
 
+  /** Source objects an earlier merge skipped as bad, by key. */
+  skippedObjects(): Map<string, SkippedObject> {
+    return skippedObjects(this.ledgerRead);
+  }
+
   isCommitted(file: string): boolean {
     return this.ledger.batches.some((b) => b.file === file);
   }
@@ -92,7 +98,7 @@ export class DayCommit {
     const key = dataKey(this.layout, this.day, batch.file);
     await options.transfers(() => this.dest.uploadFile(key, localFile, { contentType: options.contentType, onBytes: options.onBytes }, this.signal));
     const ledger = this.ledger;
-    ledger.batches.push({ file: batch.file, records: batch.records, objects: batch.objects, committedAt: new Date().toISOString() });
+    ledger.batches.push({ file: batch.file, records: batch.records, objects: batch.objects, committedAt: new Date().toISOString(), ...(batch.skipped?.length ? { skipped: batch.skipped } : {}) });
     await writeLedger(this.dest, ledgerKey(this.layout, this.day), ledger, this.signal);
     this.ledgerRead = ledger;
   }

@@ -16,6 +16,12 @@ export interface LedgerBatch {
   committedAt: string;
   /** Found in a destination written by the original sample, not merged by us. */
   adopted?: boolean;
+  /** Source objects left out as bad (--skip-bad-objects), with why: not tried again until their ETag changes. */
+  skipped?: SkippedObject[];
+}
+
+export interface SkippedObject extends ObjectInfo {
+  reason: string;
 }
 
 export interface Ledger {
@@ -34,6 +40,7 @@ const LEDGER: Shape<Ledger> = object<Ledger>({
       objects: arrayOf(object<ObjectInfo>({ key: string, size: count, etag: string, storageClass: optional(string) })),
       committedAt: string,
       adopted: optional(boolean),
+      skipped: optional(arrayOf(object<SkippedObject>({ key: string, size: count, etag: string, storageClass: optional(string), reason: string }))),
     }),
   ),
 });
@@ -67,6 +74,11 @@ export async function readLedger(store: ObjectStore, key: string, signal?: Abort
 
 export async function writeLedger(store: ObjectStore, key: string, ledger: Ledger, signal?: AbortSignal): Promise<void> {
   await store.put(key, `${JSON.stringify(ledger, null, 1)}\n`, { contentType: 'application/json' }, signal);
+}
+
+/** The objects skipped as bad, by key (the latest skip of a key counts). */
+export function skippedObjects(ledger: Ledger | undefined): Map<string, SkippedObject> {
+  return new Map((ledger?.batches ?? []).flatMap((b) => (b.skipped ?? []).map((o) => [o.key, o] as const)));
 }
 
 /** Every source object the ledger names, by key. */

@@ -3,11 +3,19 @@ import { AvroFormatError } from '../avro/avro-format-error.js';
 import { allBad, findBadInputs } from '../avro/check-inputs.js';
 import { mergeFiles } from '../avro/merge-files.js';
 import { MergeWorkers } from '../avro/merge-workers.js';
-import type { DayInput, DayWritten, FormatInfo, OutputFormat, WriteDayOptions } from './output-format.js';
+import { BadInputsError, type DayInput, type DayWritten, type FormatInfo, type OutputFormat, type WriteDayOptions } from './output-format.js';
 
 export interface AvroOutputOptions {
   /** Also decompress every snappy block and check its CRC (about 4 x slower); otherwise blocks are copied as stored, their framing checked. */
   checkCrc?: boolean;
+}
+
+/** What a format tells its caller of bad inputs: each by its name, and one message for all. */
+function badInputs(failures: Error[], all: Error): Error {
+  const bad = failures.map((f) => (f instanceof AvroFormatError ? { name: f.file, reason: f.detail } : undefined));
+  // a missing local file is no fault of the object: it is not offered to be skipped
+  if (bad.some((b) => b === undefined)) return all;
+  return new BadInputsError(bad as { name: string; reason: string }[], all.message);
 }
 
 export const AVRO: FormatInfo = {
@@ -34,7 +42,7 @@ export function avroOutput(options: AvroOutputOptions = {}): OutputFormat {
       // with checkCrc every block is checked anyway; otherwise only the inputs nothing checked on download
       const unchecked = options.checkCrc ? [] : inputs.filter((i) => i.checkContent);
       const badUnchecked = unchecked.length > 0 ? await findBadInputs(unchecked, workers, { crc: true }) : [];
-      if (badUnchecked.length > 0) throw allBad(badUnchecked);
+      if (badUnchecked.length > 0) throw badInputs(badUnchecked, allBad(badUnchecked));
       const result = await mergeFiles(inputs, outFile, {
         // derived from the inputs, so the same inputs give the same bytes and ETag
         sync: createHash('sha256').update(`sync:${day.seed}`).digest().subarray(0, 16),
@@ -43,8 +51,10 @@ export function avroOutput(options: AvroOutputOptions = {}): OutputFormat {
         onInput: day.onInput,
       }).catch(async (err: unknown) => {
         // the merge stops at the first bad input: look at all of them, so the day's message names every one
-        const bad = err instanceof AvroFormatError ? await findBadInputs(inputs, workers, { crc: options.checkCrc ?? false }) : [];
-        throw bad.length > 1 ? allBad(bad) : err;
+        if (!(err instanceof AvroFormatError)) throw err;
+        const bad = await findBadInputs(inputs, workers, { crc: options.checkCrc ?? false });
+        // none found alone: the fault is in how it fits the others (its schema), and it names that input
+        throw badInputs(bad.length > 0 ? bad : [err], bad.length > 1 ? allBad(bad) : err);
       });
       return { records: result.records, bytesIn: result.bytesIn, bytesOut: result.bytesOut, path: result.path };
     },

@@ -30,6 +30,17 @@ export interface WriteDayOptions {
   onInput?: (records: number, bytesIn: number) => void;
 }
 
+/** Inputs a format could not use (corrupt, truncated, not its format, a schema that does not fit): `names` are DayInput names. */
+export class BadInputsError extends Error {
+  constructor(
+    readonly bad: { name: string; reason: string }[],
+    message: string,
+  ) {
+    super(message);
+    this.name = 'BadInputsError';
+  }
+}
+
 /** What is known of a format without making one (no threads started). */
 export interface FormatInfo {
   readonly name: string;

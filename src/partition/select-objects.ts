@@ -16,14 +16,17 @@ export interface Selection {
   unsafe: string[];
   /** New objects in an archive storage class: they cannot be read until restored. */
   archived: ObjectInfo[];
+  /** Skipped as bad by an earlier merge (--skip-bad-objects) and unchanged since: not tried again. */
+  skippedBad: number;
 }
 
 /**
  * Which of a day's listed objects to merge: the data objects not yet in the
- * ledger whose series is known (every series when `known` is undefined).
+ * ledger whose series is known (every series when `known` is undefined), and
+ * not skipped as bad before unless they have changed since.
  */
-export function selectObjects(listed: ObjectInfo[], merged: Map<string, ObjectInfo>, known: Set<string> | undefined): Selection {
-  const s: Selection = { selected: [], alreadyMerged: 0, changed: [], notListed: [], unparseable: [], unsafe: [], archived: [] };
+export function selectObjects(listed: ObjectInfo[], merged: Map<string, ObjectInfo>, known: Set<string> | undefined, skipped: Map<string, ObjectInfo> = new Map()): Selection {
+  const s: Selection = { selected: [], alreadyMerged: 0, changed: [], notListed: [], unparseable: [], unsafe: [], archived: [], skippedBad: 0 };
   for (const o of listed) {
     if (o.key.endsWith('/')) continue;
     const parsed = parseDataKey(o.key);
@@ -39,6 +42,11 @@ export function selectObjects(listed: ObjectInfo[], merged: Map<string, ObjectIn
     if (before) {
       if (before.etag === o.etag && before.size === o.size) s.alreadyMerged++;
       else s.changed.push(o);
+      continue;
+    }
+    const bad = skipped.get(o.key);
+    if (bad && bad.etag === o.etag && bad.size === o.size) {
+      s.skippedBad++;
       continue;
     }
     if (known && !known.has(parsed.seriesId)) {

@@ -11,7 +11,7 @@ import { DayError } from '../shared/errors.js';
 import { arrayOf, checkShape, count, object, optional, ShapeError, string, type Shape } from '../shared/json-shape.js';
 import type { SelectedObject } from '../partition/select-objects.js';
 import { CHECKSUM_ALGORITHMS } from '../shared/checksums.js';
-import type { ContentCheck } from '../store/object-store.js';
+import type { ContentCheck, ObjectInfo } from '../store/object-store.js';
 import { BATCH_FILE, MANIFEST_FILE } from './layout.js';
 
 export interface DownloadManifest {
@@ -40,6 +40,8 @@ export interface MergedBatch {
   path: string;
   objects: SelectedObject[];
   seriesIds: string[];
+  /** Inputs left out as bad (merge --skip-bad-objects), with why; upload records them in the ledger. */
+  skipped?: (ObjectInfo & { reason: string })[];
 }
 
 /** A local file name: one path segment, so no entry can point outside its folder. */
@@ -73,6 +75,7 @@ const BATCH: Shape<MergedBatch> = object<MergedBatch>({
   path: string,
   objects: arrayOf(object<SelectedObject>(selectedObject)),
   seriesIds: arrayOf(string),
+  skipped: optional(arrayOf(object<ObjectInfo & { reason: string }>({ key: string, size: count, etag: string, storageClass: optional(string), reason: string }))),
 });
 
 export const manifestFile = (dayDir: string) => path.join(dayDir, MANIFEST_FILE);
