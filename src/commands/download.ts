@@ -160,7 +160,9 @@ async function fetchSelected(ctx: DownloadDeps, day: Day, dir: string, plan: Day
     if (present.has(o.file) && (await isComplete(file, o))) o.check = 'MD5';
     else {
       try {
-        o.check = await ctx.transfers(() => cold.download(o, file, signal));
+        const got = await ctx.transfers(() => cold.download(o, file, signal));
+        o.check = got.check;
+        if (got.versionId) o.versionId = got.versionId;
       } catch (err) {
         if (!(err instanceof ObjectGoneError)) throw err;
         gone.add(o.key);

@@ -37,10 +37,10 @@ const LEDGER: Shape<Ledger> = object<Ledger>({
     object<LedgerBatch>({
       file: string,
       records: count,
-      objects: arrayOf(object<ObjectInfo>({ key: string, size: count, etag: string, storageClass: optional(string) })),
+      objects: arrayOf(object<ObjectInfo>({ key: string, size: count, etag: string, storageClass: optional(string), versionId: optional(string) })),
       committedAt: string,
       adopted: optional(boolean),
-      skipped: optional(arrayOf(object<SkippedObject>({ key: string, size: count, etag: string, storageClass: optional(string), reason: string }))),
+      skipped: optional(arrayOf(object<SkippedObject>({ key: string, size: count, etag: string, storageClass: optional(string), versionId: optional(string), reason: string }))),
     }),
   ),
 });

@@ -25,6 +25,8 @@ export interface IntegrityHeaders {
   sseCustomerAlgorithm?: string;
   checksums: Partial<Record<ChecksumAlgorithm, string>>;
   checksumType?: string;
+  /** The version read, in a versioned bucket ('null' or absent otherwise). */
+  versionId?: string;
 }
 
 export function fromHttpHeaders(headers: IncomingHttpHeaders): IntegrityHeaders {
@@ -43,6 +45,7 @@ export function fromHttpHeaders(headers: IncomingHttpHeaders): IntegrityHeaders 
     sseCustomerAlgorithm: one('x-amz-server-side-encryption-customer-algorithm'),
     checksums,
     checksumType: one('x-amz-checksum-type'),
+    versionId: one('x-amz-version-id'),
   };
 }
 
@@ -57,6 +60,7 @@ export function fromSdkOutput(r: {
   ChecksumSHA1?: string;
   ChecksumSHA256?: string;
   ChecksumType?: string;
+  VersionId?: string;
 }): IntegrityHeaders {
   const all: Partial<Record<ChecksumAlgorithm, string | undefined>> = {
     CRC32: r.ChecksumCRC32,
@@ -66,7 +70,7 @@ export function fromSdkOutput(r: {
     SHA256: r.ChecksumSHA256,
   };
   const checksums = Object.fromEntries(Object.entries(all).filter(([, v]) => v)) as Partial<Record<ChecksumAlgorithm, string>>;
-  return { etag: (r.ETag ?? '').replace(/"/g, ''), sse: r.ServerSideEncryption, sseCustomerAlgorithm: r.SSECustomerAlgorithm, checksums, checksumType: r.ChecksumType };
+  return { etag: (r.ETag ?? '').replace(/"/g, ''), sse: r.ServerSideEncryption, sseCustomerAlgorithm: r.SSECustomerAlgorithm, checksums, checksumType: r.ChecksumType, versionId: r.VersionId };
 }
 
 /** A checksum of the whole object (not a checksum of part checksums, `<value>-N`). */

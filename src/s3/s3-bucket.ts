@@ -14,7 +14,7 @@ import {
 import { permanentFault, retryClass } from '../shared/aws-errors.js';
 import { checksumOf } from '../shared/checksums.js';
 import { createRetryPolicy, DEFAULT_TIMEOUTS, type RetryPolicy, type Timeouts } from '../shared/retry-policy.js';
-import { ObjectArchivedError, ObjectChangedError, ObjectGoneError, PreconditionFailedError, type ContentCheck, type ObjectInfo, type ObjectStore, type PutOptions } from '../store/object-store.js';
+import { ObjectArchivedError, ObjectChangedError, ObjectGoneError, PreconditionFailedError, type Downloaded, type ObjectInfo, type ObjectStore, type PutOptions } from '../store/object-store.js';
 import { ContentChecker, fromSdkOutput, MismatchError } from './content-check.js';
 import { FastGet } from './fast-get.js';
 import { abortUploads, fileDigests, PART_SIZE, uploadParts, type ServerSideEncryptionSettings } from './multipart-upload.js';
@@ -32,6 +32,9 @@ const DEFAULT_DOWNLOAD_SOCKETS = 64;
  * one attempt), and permanent faults become one clear line.
  */
 export { PART_SIZE } from './multipart-upload.js';
+
+/** An unversioned object's version reads 'null'. */
+const realVersion = (v: string | undefined) => (v && v !== 'null' ? v : undefined);
 
 export interface S3BucketOptions {
   /** The run's retry policy (default: a standard one). */
@@ -143,13 +146,13 @@ export class S3Bucket implements ObjectStore {
    * caught by download's resume check, and merge reads a day only once
    * download wrote its manifest. A large one goes through a temporary name.
    */
-  async download(object: ObjectInfo, file: string, signal?: AbortSignal): Promise<ContentCheck> {
+  async download(object: ObjectInfo, file: string, signal?: AbortSignal): Promise<Downloaded> {
     const tmp = `${file}.part`;
     const checkSize = (size: number) => {
       if (size !== object.size) throw new MismatchError(`truncated download of ${object.key}: ${size} of ${object.size} bytes`);
     };
     this.fastGet ??= FastGet.create(this.client, this.name, this.downloadSockets, this.timeouts);
-    const attempt = async (): Promise<ContentCheck> => {
+    const attempt = async (): Promise<Downloaded> => {
       const fast = object.size <= IN_MEMORY_DOWNLOAD_MAX ? await this.fastGet : undefined;
       if (fast) {
         // Small objects (nearly all cold-tier files): one lean GET, one buffer, one synchronous
@@ -158,6 +161,7 @@ export class S3Bucket implements ObjectStore {
         const { body, headers } = await fast.get(object.key, object.etag, signal);
         checkSize(body.length);
         const checker = new ContentChecker(headers);
+        const versionId = realVersion(headers.versionId);
         checker.update(body);
         checker.verify(`download of ${object.key}`);
         try {
@@ -166,13 +170,15 @@ export class S3Bucket implements ObjectStore {
           rmSync(file, { force: true });
           throw err;
         }
-        return checker.check;
+        return { check: checker.check, ...(versionId ? { versionId } : {}) };
       }
       const r = await this.client.send(new GetObjectCommand({ Bucket: this.name, Key: object.key, IfMatch: `"${object.etag}"`, ChecksumMode: 'ENABLED' }), {
         abortSignal: signal,
       });
       const body = r.Body as Readable;
-      const checker = new ContentChecker(fromSdkOutput(r));
+      const headers = fromSdkOutput(r);
+      const checker = new ContentChecker(headers);
+      const versionId = realVersion(headers.versionId);
       let size = 0;
       body.on('data', (chunk: Buffer) => {
         checker.update(chunk);
@@ -186,7 +192,7 @@ export class S3Bucket implements ObjectStore {
       checkSize(size);
       checker.verify(`download of ${object.key}`);
       renameSync(tmp, file);
-      return checker.check;
+      return { check: checker.check, ...(versionId ? { versionId } : {}) };
     };
     const where = this.target(object.key);
     return this.call('GetObject', object.key, attempt, signal).catch(async (err: unknown) => {

@@ -14,6 +14,8 @@ export interface ObjectInfo {
   etag: string;
   /** As the listing gives it, when it does (STANDARD, GLACIER, ...). */
   storageClass?: string;
+  /** The version read, in a versioned bucket: recorded in the ledger. */
+  versionId?: string;
 }
 
 /** Storage classes whose objects cannot be read until restored (GET: 403 InvalidObjectState). */
@@ -43,6 +45,12 @@ export class ObjectArchivedError extends Error {
  * must check the content itself).
  */
 export type ContentCheck = ChecksumAlgorithm | 'MD5' | 'none';
+
+/** What a download found: the check its bytes passed, and the version it read in a versioned bucket. */
+export interface Downloaded {
+  check: ContentCheck;
+  versionId?: string;
+}
 
 /** What a conditional put asks of the store. */
 export interface PutCondition {
@@ -81,7 +89,7 @@ export interface ObjectStore {
   /** A body stream for reading a large object through once. */
   getStream(key: string, signal?: AbortSignal): Promise<AsyncIterable<Buffer>>;
   /** Downloads `object` to `file`, checked against its listed size and whatever content check the store offers; says which. */
-  download(object: ObjectInfo, file: string, signal?: AbortSignal): Promise<ContentCheck>;
+  download(object: ObjectInfo, file: string, signal?: AbortSignal): Promise<Downloaded>;
   /** Throws PreconditionFailedError when a condition is given and does not hold. */
   put(key: string, body: Buffer | string, options?: PutOptions, signal?: AbortSignal): Promise<ObjectInfo>;
   /** Uploads a local file (multipart when large) and verifies what was stored. */

@@ -57,7 +57,7 @@ const contentCheck: Shape<ContentCheck> = (value, at) => {
   return check as ContentCheck;
 };
 
-const selectedObject = { key: string, size: count, etag: string, storageClass: optional(string), seriesId: string };
+const selectedObject = { key: string, size: count, etag: string, storageClass: optional(string), versionId: optional(string), seriesId: string };
 
 const MANIFEST: Shape<DownloadManifest> = object<DownloadManifest>({
   day: string,
@@ -75,7 +75,7 @@ const BATCH: Shape<MergedBatch> = object<MergedBatch>({
   path: string,
   objects: arrayOf(object<SelectedObject>(selectedObject)),
   seriesIds: arrayOf(string),
-  skipped: optional(arrayOf(object<ObjectInfo & { reason: string }>({ key: string, size: count, etag: string, storageClass: optional(string), reason: string }))),
+  skipped: optional(arrayOf(object<ObjectInfo & { reason: string }>({ key: string, size: count, etag: string, storageClass: optional(string), versionId: optional(string), reason: string }))),
 });
 
 export const manifestFile = (dayDir: string) => path.join(dayDir, MANIFEST_FILE);
