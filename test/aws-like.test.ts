@@ -5,7 +5,7 @@
  * record for record.
  */
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { HeadObjectCommand, PutBucketVersioningCommand } from '@aws-sdk/client-s3';
@@ -79,6 +79,32 @@ describe('integrity without MD5 ETags', () => {
     landed.push(...extra);
     assert.deepEqual(recordSet(await world.destinationRecords()), recordSet(recordsOf(landed)));
     proxy.etagStyle = {};
+  });
+
+  it('bytes altered in transit are fetched again: against the CRC32 the store returns, or against a single-part MD5 ETag', async () => {
+    const extra = await uncertainExport(series, 1, 79);
+    const fresh = extra.filter((o) => !landed.some((x) => x.key === o.key));
+    await world.put(fresh);
+    const [a, b] = [fresh[0]!.key, fresh[1]!.key];
+    const getOf = (key: string) => (r: { method: string; path: string }) => r.method === 'GET' && r.path.endsWith(key.slice(key.lastIndexOf('/') + 1));
+    proxy.checksums = new Set([world.cold]);
+    // a's GETs carry a CRC32 (the proxy's, of the bytes stored) and b's too: both are altered once
+    proxy.alter = [{ match: getOf(a), times: 1 }, { match: getOf(b), times: 1 }];
+    const r = await world.cli(['download', '--from', '2024-05-01', '--to', '2024-05-01', '--verbose']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(proxy.log.filter((l) => l.fault === 'altered').length, 2);
+    assert.ok(r.stdout.includes(`${a}: checked by CRC32`), r.stdout);
+    proxy.checksums = new Set();
+    // without a checksum, the MD5 ETag of a single-part object catches it
+    await rm(path.join(world.workDir, 'raw'), { recursive: true, force: true });
+    proxy.alter = [{ match: getOf(a), times: 1 }];
+    const md5 = await world.cli(['download', '--from', '2024-05-01', '--to', '2024-05-01', '--verbose']);
+    assert.equal(md5.code, 0, md5.stderr);
+    assert.ok(md5.stdout.includes(`${a}: checked by MD5`), md5.stdout);
+    proxy.alter = [];
+    assert.equal((await world.cli(['run', ...DAYS])).code, 0);
+    landed.push(...fresh);
+    assert.deepEqual(recordSet(await world.destinationRecords()), recordSet(recordsOf(landed)));
   });
 
   it('an upload that does not read back right is sent again; one that never does is deleted, not left in the destination', async () => {

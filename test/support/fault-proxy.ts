@@ -8,6 +8,7 @@
  */
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import http from 'node:http';
+import zlib from 'node:zlib';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AddressInfo } from 'node:net';
 import { prng } from './generate-cold-tier.js';
@@ -34,6 +35,8 @@ export interface FaultProxy {
   endpoint: string;
   /** Buckets whose ETags the proxy rewrites (stable per object), in headers and listings, mapping If-Match back. */
   etagStyle: Record<string, EtagStyle>;
+  /** Buckets whose object GETs carry x-amz-checksum-crc32 (of the bytes as stored), as S3 returns it with x-amz-checksum-mode. */
+  checksums: Set<string>;
   /** Objects a lifecycle rule moved to an archive class: listings show `storageClass`, and GETs get 403 InvalidObjectState. */
   archived?: { match: (key: string) => boolean; storageClass: string };
   /** Requests accepted and never answered ('no-answer'), or answered with half the body and then silence ('stop-body'). */
@@ -108,7 +111,7 @@ export async function startFaultProxy(target: string, seed = 1, credentials?: Pr
   const rand = prng(seed);
   const upstream = new URL(target);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-  const state: FaultProxy = { endpoint: '', etagStyle: {}, stall: [], alter: [], failureRate: 0, throttleRate: 0, outages: [], latencyMs: 0, rules: [], log: [], stop: async () => {} };
+  const state: FaultProxy = { endpoint: '', etagStyle: {}, checksums: new Set(), stall: [], alter: [], failureRate: 0, throttleRate: 0, outages: [], latencyMs: 0, rules: [], log: [], stop: async () => {} };
   const realEtags = new Map<string, string>();
   const fakeEtag = (real: string, style: EtagStyle) => {
     const fake = createHash('md5').update(`${style}:${real}`).digest('hex') + (style === 'multipart' ? '-2' : '');
@@ -199,7 +202,8 @@ export async function startFaultProxy(target: string, seed = 1, credentials?: Pr
           return;
         }
         const listing = state.archived && entry.path.includes('list-type=2');
-        if (!style && !alter && !listing) {
+        const checksum = state.checksums.has(bucket) && req.method === 'GET' && !entry.path.includes('?');
+        if (!style && !alter && !listing && !checksum) {
           res.writeHead(up.statusCode ?? 502, up.headers);
           up.pipe(res);
           return;
@@ -226,6 +230,12 @@ export async function startFaultProxy(target: string, seed = 1, credentials?: Pr
                 return `<Contents>${withClass}</Contents>`;
               }),
             );
+          }
+          if (checksum && (up.statusCode ?? 0) === 200) {
+            const crc = Buffer.alloc(4);
+            crc.writeUInt32BE(zlib.crc32(body));
+            out['x-amz-checksum-crc32'] = crc.toString('base64');
+            out['x-amz-checksum-type'] = 'FULL_OBJECT';
           }
           if (alter && (up.statusCode ?? 0) === 200 && body.length > 0) {
             entry.fault = 'altered';
