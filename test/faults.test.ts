@@ -168,6 +168,33 @@ describe('permanent faults stop with one clear line', () => {
     await world.writeConfig({ timeseries_type: 'ALL' });
   });
 
+  it('at the start check: access denied names the key and the permission, another region says to set it, a KMS denial names the action and the key', async () => {
+    await world.writeConfig({ timeseries_type: 'ALL' }, proxy.endpoint);
+    const startListing = (bucket: string) => (r: { method: string; path: string }) => r.method === 'GET' && r.path.startsWith(`/${bucket}`) && r.path.includes('max-keys=1');
+    proxy.rules = [{ match: startListing(world.cold), status: 403, code: 'AccessDenied' }];
+    const denied = await world.cli(['download', ...DATES, '--quiet']);
+    assert.equal(denied.code, 1);
+    assertOneClearLine(denied.stderr, new RegExp(`^error: s3_buckets\\.cold_tier_bucket_name '${world.cold}': ListObjectsV2 on s3://${world.cold}: access denied; the role needs s3:ListBucket there$`));
+    proxy.rules = [{ match: startListing(world.dest), status: 301, code: 'PermanentRedirect' }];
+    const moved = await world.cli(['upload', '--quiet']);
+    assert.equal(moved.code, 1);
+    assertOneClearLine(moved.stderr, new RegExp(`^error: s3_buckets\\.repartitioned_bucket_name '${world.dest}': ListObjectsV2 on s3://${world.dest}: the bucket is in another region; set aws\\.region or AWS_REGION$`));
+    const arn = 'arn:aws:kms:us-east-1:123456789012:key/0f2b9c1e-1111-2222-3333-444455556666';
+    proxy.rules = [
+      {
+        match: (r) => r.method === 'GET' && r.path.startsWith(`/${world.cold}/raw/`),
+        status: 403,
+        code: 'AccessDenied',
+        message: `User: arn:aws:sts::123456789012:assumed-role/etl/run is not authorized to perform: kms:Decrypt on resource: ${arn} because no identity-based policy allows the kms:Decrypt action`,
+      },
+    ];
+    await rm(path.join(world.workDir, 'raw'), { recursive: true, force: true });
+    const kms = await world.cli(['download', ...DATES, '--quiet']);
+    proxy.rules = [];
+    assert.equal(kms.code, 1);
+    assertOneClearLine(kms.stderr, new RegExp(`^error: GetObject on s3://${world.cold}/raw/.*: access denied by KMS; the role needs kms:Decrypt on ${arn}$`));
+  });
+
   it('bad credentials say what to set', async () => {
     await world.writeConfig({ timeseries_type: 'ALL' });
     const r = await world.cli(['download', ...DATES, '--quiet'], { env: { AWS_ACCESS_KEY_ID: 'WRONGKEY', AWS_SECRET_ACCESS_KEY: 'wrong' } });

@@ -26,6 +26,8 @@ export interface FaultRule {
   code: string;
   /** How many matching requests to fail; unlimited if unset. */
   times?: number;
+  /** The error's Message (default: that the proxy injected it). */
+  message?: string;
 }
 
 /** How a bucket's ETags look through the proxy, as AWS shows them: SSE-KMS (not MD5, with the SSE header) or multipart-style (`<hex>-N`). */
@@ -118,7 +120,7 @@ export async function startFaultProxy(target: string, seed = 1, credentials?: Pr
     realEtags.set(fake, real);
     return fake;
   };
-  const errorXml = (code: string) => `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>injected by the test proxy</Message></Error>`;
+  const errorXml = (code: string, message = 'injected by the test proxy') => `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`;
 
   const server = http.createServer((req, res) => {
     const sseHeader = req.headers['x-amz-server-side-encryption'];
@@ -130,7 +132,7 @@ export async function startFaultProxy(target: string, seed = 1, credentials?: Pr
       entry.fault = rule.code;
       req.resume();
       res.writeHead(rule.status, { 'content-type': 'application/xml' });
-      res.end(errorXml(rule.code));
+      res.end(errorXml(rule.code, rule.message));
       return;
     }
     const stall = state.stall.find((a) => (a.times === undefined || a.times > 0) && a.match(entry));
