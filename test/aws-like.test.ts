@@ -16,9 +16,9 @@ import { recordSet, recordsOf, startWorld, type World } from './support/harness.
 const DAYS = ['--from', '2024-05-01', '--to', '2024-05-02'];
 const day = (d: number) => ({ year: 2024, month: 5, day: d });
 
-/** Another export of the day under new keys (quality UNCERTAIN), one object per key. */
-async function uncertainExport(series: ReturnType<typeof makeSeries>, d: number, seed: number): Promise<ColdObject[]> {
-  const renamed = (await generateDay(series, day(d), { exports: [0], seed })).map((o) => ({ ...o, key: o.key.replace(/_(GOOD|BAD)\.avro$/, '_UNCERTAIN.avro') }));
+/** Another export of the day under keys no other object has (the quality in its name is `tag`), one object per key. */
+async function anotherExport(series: ReturnType<typeof makeSeries>, d: number, seed: number, tag: string): Promise<ColdObject[]> {
+  const renamed = (await generateDay(series, day(d), { exports: [0], seed })).map((o) => ({ ...o, key: o.key.replace(/_(GOOD|BAD)\.avro$/, `_${tag}.avro`) }));
   return renamed.filter((o, i) => renamed.findIndex((x) => x.key === o.key) === i);
 }
 
@@ -82,7 +82,7 @@ describe('integrity without MD5 ETags', () => {
   });
 
   it('bytes altered in transit are fetched again: against the CRC32 the store returns, or against a single-part MD5 ETag', async () => {
-    const extra = await uncertainExport(series, 1, 79);
+    const extra = await anotherExport(series, 1, 79, 'ALTERED');
     const fresh = extra.filter((o) => !landed.some((x) => x.key === o.key));
     await world.put(fresh);
     const [a, b] = [fresh[0]!.key, fresh[1]!.key];
@@ -90,9 +90,10 @@ describe('integrity without MD5 ETags', () => {
     proxy.checksums = new Set([world.cold]);
     // a's GETs carry a CRC32 (the proxy's, of the bytes stored) and b's too: both are altered once
     proxy.alter = [{ match: getOf(a), times: 1 }, { match: getOf(b), times: 1 }];
+    const from = proxy.log.length;
     const r = await world.cli(['download', '--from', '2024-05-01', '--to', '2024-05-01', '--verbose']);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(proxy.log.filter((l) => l.fault === 'altered').length, 2);
+    assert.equal(proxy.log.slice(from).filter((l) => l.fault === 'altered').length, 2);
     assert.ok(r.stdout.includes(`${a}: checked by CRC32`), r.stdout);
     proxy.checksums = new Set();
     // without a checksum, the MD5 ETag of a single-part object catches it
@@ -107,10 +108,26 @@ describe('integrity without MD5 ETags', () => {
     assert.deepEqual(recordSet(await world.destinationRecords()), recordSet(recordsOf(landed)));
   });
 
+  it('an upload to a KMS bucket that keeps checksums is verified by the stored CRC32, with no read-back', async () => {
+    const more = await anotherExport(series, 2, 80, 'KEPT');
+    await world.put(more);
+    proxy.etagStyle = { [world.dest]: 'kms' };
+    proxy.checksums = new Set([world.dest]);
+    const from = proxy.log.length;
+    const r = await world.cli(['run', '--from', '2024-05-02', '--to', '2024-05-02']);
+    proxy.checksums = new Set();
+    proxy.etagStyle = {};
+    assert.equal(r.code, 0, r.stderr);
+    const data = proxy.log.slice(from).filter((l) => l.path.startsWith(`/${world.dest}/consolidated/`) && l.path.includes('merged_series_'));
+    assert.ok(data.some((l) => l.method === 'HEAD') && !data.some((l) => l.method === 'GET'), JSON.stringify(data));
+    landed.push(...more);
+    assert.deepEqual(recordSet(await world.destinationRecords()), recordSet(recordsOf(landed)));
+  });
+
   it('an upload that does not read back right is sent again; one that never does is deleted, not left in the destination', async () => {
     proxy.etagStyle = { [world.dest]: 'kms' };
     const readBack = (r: { method: string; path: string }) => r.method === 'GET' && r.path.includes(`/${world.dest}/consolidated/`) && r.path.includes('merged_series_');
-    const fresh = await uncertainExport(series, 2, 77);
+    const fresh = await anotherExport(series, 2, 77, 'RESENT');
     await world.put(fresh);
     proxy.alter = [{ match: readBack, times: 1 }];
     const once = await world.cli(['run', ...DAYS]);
@@ -119,7 +136,7 @@ describe('integrity without MD5 ETags', () => {
     landed.push(...fresh);
     assert.deepEqual(recordSet(await world.destinationRecords()), recordSet(recordsOf(landed)));
 
-    const more = (await uncertainExport(series, 1, 78)).filter((o) => !landed.some((x) => x.key === o.key));
+    const more = await anotherExport(series, 1, 78, 'NEVER');
     await world.put(more);
     const files = (await world.list(world.dest, 'consolidated/')).map((o) => o.key);
     proxy.alter = [{ match: readBack }];

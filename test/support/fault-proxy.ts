@@ -115,6 +115,8 @@ export async function startFaultProxy(target: string, seed = 1, credentials?: Pr
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   const state: FaultProxy = { endpoint: '', etagStyle: {}, checksums: new Set(), stall: [], alter: [], failureRate: 0, throttleRate: 0, outages: [], latencyMs: 0, rules: [], log: [], stop: async () => {} };
   const realEtags = new Map<string, string>();
+  /** checksums: the CRC32 of each object PUT through the proxy, by path. */
+  const storedCrcs = new Map<string, string>();
   const fakeEtag = (real: string, style: EtagStyle) => {
     const fake = createHash('md5').update(`${style}:${real}`).digest('hex') + (style === 'multipart' ? '-2' : '');
     realEtags.set(fake, real);
@@ -205,7 +207,8 @@ export async function startFaultProxy(target: string, seed = 1, credentials?: Pr
         }
         const listing = state.archived && entry.path.includes('list-type=2');
         const checksum = state.checksums.has(bucket) && req.method === 'GET' && !entry.path.includes('?');
-        if (!style && !alter && !listing && !checksum) {
+        const storedCrc = state.checksums.has(bucket) && req.method === 'HEAD' ? storedCrcs.get(entry.path.split('?')[0]!) : undefined;
+        if (!style && !alter && !listing && !checksum && !storedCrc) {
           res.writeHead(up.statusCode ?? 502, up.headers);
           up.pipe(res);
           return;
@@ -233,6 +236,10 @@ export async function startFaultProxy(target: string, seed = 1, credentials?: Pr
               }),
             );
           }
+          if (storedCrc && (up.statusCode ?? 0) === 200) {
+            out['x-amz-checksum-crc32'] = storedCrc;
+            out['x-amz-checksum-type'] = 'FULL_OBJECT';
+          }
           if (checksum && (up.statusCode ?? 0) === 200) {
             const crc = Buffer.alloc(4);
             crc.writeUInt32BE(zlib.crc32(body));
@@ -257,7 +264,20 @@ export async function startFaultProxy(target: string, seed = 1, credentials?: Pr
       if (mapped && credentials) headers = await signAgain(headers, req.method ?? 'GET', req.url ?? '/', credentials);
       const upstreamRequest = forward();
       upstreamRequest.on('error', () => req.socket.destroy());
-      req.pipe(upstreamRequest);
+      if (!(state.checksums.has(bucket) && req.method === 'PUT' && !entry.path.includes('uploadId='))) {
+        req.pipe(upstreamRequest);
+        return;
+      }
+      // a store that keeps checksums: remember the CRC32 of what was stored, for its HEADs
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const crc = Buffer.alloc(4);
+        crc.writeUInt32BE(zlib.crc32(body));
+        storedCrcs.set(entry.path.split('?')[0]!, crc.toString('base64'));
+        upstreamRequest.end(body);
+      });
     };
     if (state.latencyMs > 0) setTimeout(() => void send(), state.latencyMs);
     else void send();
