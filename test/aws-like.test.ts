@@ -156,6 +156,7 @@ describe('integrity without MD5 ETags', () => {
 
 describe('no hangs: a request that is never answered, or a body that stops, is cut off and retried', () => {
   const series = makeSeries({ associated: 4, disassociated: 2 }, 52);
+  let aws: Record<string, unknown> = {};
   let world: World;
   let proxy: FaultProxy;
   let objects: ColdObject[];
@@ -164,7 +165,7 @@ describe('no hangs: a request that is never answered, or a body that stops, is c
     objects = [...(await generateDay(series, day(1), { exports: [0, 1] })), ...(await generateDay(series, day(2), { exports: [0] }))];
     await world.put(objects);
     proxy = await startFaultProxy(world.s3.endpoint, 1, { accessKeyId: world.s3.accessKeyId, secretAccessKey: world.s3.secretAccessKey, region: world.s3.region });
-    const aws = { region: 'us-east-1', s3_endpoint: proxy.endpoint, s3_force_path_style: true, first_byte_timeout: 0.5, idle_timeout: 0.5 };
+    aws = { region: 'us-east-1', s3_endpoint: proxy.endpoint, s3_force_path_style: true, first_byte_timeout: 0.5, idle_timeout: 0.5 };
     await world.writeConfig({ timeseries_type: 'ALL', aws }, proxy.endpoint);
   });
   after(async () => {
@@ -184,8 +185,12 @@ describe('no hangs: a request that is never answered, or a body that stops, is c
       { mode: 'no-answer', times: 1, match: (r) => dest(r) && r.method === 'PUT' && r.path.includes('ledger.json') },
       { mode: 'no-answer', times: 1, match: (r) => dest(r) && r.method === 'HEAD' },
     ];
+    // ListTimeSeries too (SiteWise reached directly): its first page is never answered
+    await world.writeConfig({ timeseries_type: 'ASSOCIATED', aws: { ...aws, sitewise_endpoint: world.sitewise.endpoint } });
+    world.sitewise.stallNext = 1;
     // a guard, not a timing: a run that hangs is killed, and the test fails on it
     const r = await world.cli(['run', ...DAYS], { killAfterMs: 120_000 });
+    assert.equal(world.sitewise.stallNext, 0, 'the ListTimeSeries stall was met');
     assert.equal(r.signal, null, 'the run hung and was killed');
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(
@@ -193,7 +198,10 @@ describe('no hangs: a request that is never answered, or a body that stops, is c
       proxy.stall.map(() => 0),
       'every stall was met',
     );
-    assert.deepEqual(recordSet(await world.destinationRecords()), recordSet(recordsOf(objects)));
+    // ASSOCIATED: the series ListTimeSeries lists as associated
+    const associated = objects.filter((o) => series.some((s) => s.associated && o.key.includes(`/raw_${s.id}_`)));
+    assert.ok(associated.length > 0 && associated.length < objects.length);
+    assert.deepEqual(recordSet(await world.destinationRecords()), recordSet(recordsOf(associated)));
     proxy.stall = [];
   });
 });
@@ -227,15 +235,17 @@ describe('throttling slows the run instead of failing days', () => {
     assert.deepEqual(recordSet(await world.destinationRecords()), recordSet(recordsOf(days[0]!)));
   });
 
-  it('3 s in which every request is answered 503, during the downloads and again at the upload: the day lands exactly', async () => {
+  it('3 s in which every request is answered 503, at the listing, the ledger read, the downloads and the upload: the day lands exactly', async () => {
     const inDay2 = (r: { path: string }) => r.path.includes('startDay%3D2') || r.path.includes('startDay=2');
     proxy.outages = [
+      { ms: 3000, trigger: (r) => r.method === 'GET' && r.path.startsWith(`/${world.cold}`) && r.path.includes('list-type=2') && !r.path.includes('max-keys=1') },
+      { ms: 3000, trigger: (r) => r.method === 'GET' && r.path.includes('ledger.json') },
       { ms: 3000, trigger: (r) => r.method === 'GET' && r.path.startsWith(`/${world.cold}/raw/`) && inDay2(r) },
       { ms: 3000, trigger: (r) => r.method === 'PUT' && r.path.includes('merged_series_') },
     ];
     const r = await world.cli(['run', '--from', '2024-05-02', '--to', '2024-05-02']);
     assert.equal(r.code, 0, r.stderr);
-    assert.ok(proxy.outages.every((o) => o.until !== undefined), 'both outages happened');
+    assert.ok(proxy.outages.every((o) => o.until !== undefined), 'every outage happened');
     proxy.outages = [];
     assert.deepEqual(recordSet(await world.destinationRecords()), recordSet(recordsOf(days.flat())));
   });
@@ -317,14 +327,15 @@ describe('long runs: credentials that expire during the run are fetched again', 
     await world?.stop();
   });
 
-  it('a credential_process profile whose credentials expire seconds after they are issued: the run fetches them again and finishes', async (t) => {
+  it('a credential_process profile whose credentials expire seconds after they are issued: the run fetches them again, the hand-signed GETs too, and finishes', async (t) => {
     const calls = path.join(world.dir, 'credential-calls');
     const script = path.join(world.dir, 'credentials.cjs');
     // The SDK refreshes credentials that expire within 5 minutes: these are stale 1 s after they are issued.
     await writeFile(
       script,
       `require('fs').appendFileSync(${JSON.stringify(calls)}, 'x');
-console.log(JSON.stringify({ Version: 1, AccessKeyId: ${JSON.stringify(world.s3.accessKeyId)}, SecretAccessKey: ${JSON.stringify(world.s3.secretAccessKey)}, Expiration: new Date(Date.now() + 301000).toISOString() }));`,
+const n = require('fs').readFileSync(${JSON.stringify(calls)}, 'utf8').length;
+console.log(JSON.stringify({ Version: 1, AccessKeyId: ${JSON.stringify(world.s3.accessKeyId)}, SecretAccessKey: ${JSON.stringify(world.s3.secretAccessKey)}, SessionToken: 'session-' + n, Expiration: new Date(Date.now() + 301000).toISOString() }));`,
     );
     const configFile = path.join(world.dir, 'aws-config');
     await writeFile(configFile, `[profile expiring]\ncredential_process = ${process.execPath} ${script}\nregion = us-east-1\n`);
@@ -333,6 +344,9 @@ console.log(JSON.stringify({ Version: 1, AccessKeyId: ${JSON.stringify(world.s3.
     const fetched = (await readFile(calls, 'utf8')).length;
     assert.ok(fetched >= 2, `credentials were fetched ${fetched} time(s)`);
     t.diagnostic(`credentials fetched ${fetched} times`);
+    // the hand-signed GETs of the objects (no query string) signed with more than one issue of them
+    const gets = new Set(proxy.log.filter((l) => l.method === 'GET' && l.path.startsWith(`/${world.cold}/raw/`) && !l.path.includes('?')).map((l) => l.token));
+    assert.ok(gets.size >= 2 && !gets.has(undefined), `object GETs carried ${[...gets].join(', ')}`);
     assert.deepEqual(recordSet(await world.destinationRecords()), recordSet(recordsOf(objects)));
   });
 });

@@ -18,6 +18,8 @@ export interface ProxyRequest {
   path: string;
   /** The x-amz-server-side-encryption the client asked for, if any. */
   sse?: string;
+  /** The session token the request was signed with, if any. */
+  token?: string;
 }
 
 export interface FaultRule {
@@ -126,7 +128,13 @@ export async function startFaultProxy(target: string, seed = 1, credentials?: Pr
 
   const server = http.createServer((req, res) => {
     const sseHeader = req.headers['x-amz-server-side-encryption'];
-    const entry: ProxyRequest & { fault?: string } = { method: req.method ?? 'GET', path: req.url ?? '/', sse: typeof sseHeader === 'string' ? sseHeader : undefined };
+    const token = req.headers['x-amz-security-token'];
+    const entry: ProxyRequest & { fault?: string } = {
+      method: req.method ?? 'GET',
+      path: req.url ?? '/',
+      sse: typeof sseHeader === 'string' ? sseHeader : undefined,
+      token: typeof token === 'string' ? token : undefined,
+    };
     state.log.push(entry);
     const rule = state.rules.find((r) => (r.times === undefined || r.times > 0) && r.match(entry));
     if (rule) {

@@ -13,13 +13,15 @@ export interface SiteWiseServer {
   requests: { type: string | null; maxResults: number; nextToken: string | null }[];
   /** Answer this many next requests with a throttling error. */
   throttleNext: number;
+  /** Accept this many next requests and never answer them. */
+  stallNext: number;
   /** Answer every request with this error (e.g. 403 AccessDeniedException). */
   failWith?: { status: number; type: string };
   stop(): Promise<void>;
 }
 
 export async function startSiteWise(series: SeriesSpec[]): Promise<SiteWiseServer> {
-  const state: SiteWiseServer = { endpoint: '', requests: [], throttleNext: 0, stop: async () => {} };
+  const state: SiteWiseServer = { endpoint: '', requests: [], throttleNext: 0, stallNext: 0, stop: async () => {} };
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -36,6 +38,10 @@ export async function startSiteWise(series: SeriesSpec[]): Promise<SiteWiseServe
     state.requests.push({ type, maxResults, nextToken });
     if (state.failWith) {
       send(state.failWith.status, { message: 'injected by the test server' }, { 'x-amzn-errortype': state.failWith.type });
+      return;
+    }
+    if (state.stallNext > 0) {
+      state.stallNext--;
       return;
     }
     if (state.throttleNext > 0) {
@@ -65,6 +71,10 @@ export async function startSiteWise(series: SeriesSpec[]): Promise<SiteWiseServe
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   state.endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  state.stop = () => new Promise((resolve) => server.close(() => resolve()));
+  state.stop = () =>
+    new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
   return state;
 }
