@@ -87,6 +87,8 @@ describe('integrity without MD5 ETags', () => {
     await world.put(fresh);
     const [a, b] = [fresh[0]!.key, fresh[1]!.key];
     const getOf = (key: string) => (r: { method: string; path: string }) => r.method === 'GET' && r.path.endsWith(key.slice(key.lastIndexOf('/') + 1));
+    // aws.sse is set: the destination takes it as a KMS bucket does
+    proxy.etagStyle = { [world.dest]: 'kms' };
     proxy.checksums = new Set([world.cold]);
     // a's GETs carry a CRC32 (the proxy's, of the bytes stored) and b's too: both are altered once
     proxy.alter = [{ match: getOf(a), times: 1 }, { match: getOf(b), times: 1 }];
@@ -103,7 +105,9 @@ describe('integrity without MD5 ETags', () => {
     assert.equal(md5.code, 0, md5.stderr);
     assert.ok(md5.stdout.includes(`${a}: checked by MD5`), md5.stdout);
     proxy.alter = [];
-    assert.equal((await world.cli(['run', ...DAYS])).code, 0);
+    const run = await world.cli(['run', ...DAYS]);
+    proxy.etagStyle = {};
+    assert.equal(run.code, 0, run.stderr);
     landed.push(...fresh);
     assert.deepEqual(recordSet(await world.destinationRecords()), recordSet(recordsOf(landed)));
   });

@@ -13,6 +13,7 @@ import { parseDataKey } from '../src/partition/parse-data-key.js';
 import { selectObjects } from '../src/partition/select-objects.js';
 import { isTransient, permanentFault, retryClass } from '../src/shared/aws-errors.js';
 import { createRetryPolicy, DEFAULT_MAX_ATTEMPTS, retryPolicyFromEnv, THROTTLED_ATTEMPTS } from '../src/shared/retry-policy.js';
+import { SendRate } from '../src/shared/send-rate.js';
 import { arrayOf, checkShape, count, object, optional, string } from '../src/shared/json-shape.js';
 import { checksumOf, createChecksum } from '../src/shared/checksums.js';
 import { ContentChecker, etagIsMd5, fullObjectChecksum, type IntegrityHeaders } from '../src/s3/content-check.js';
@@ -155,33 +156,43 @@ describe('the retry policy', () => {
     assert.equal(calls, 1);
   });
 
-  it('adaptive mode makes every request of the run wait out a throttling pause', async () => {
-    const policy = createRetryPolicy({ mode: 'adaptive', baseDelayMs: 1, throttleBaseMs: 200, maxDelayMs: 200 });
-    let throttledAt = 0;
-    const first = policy.run((attempt) => {
-      if (attempt === 1) {
-        throttledAt = Date.now();
-        return Promise.reject(fault('SlowDown', 503));
-      }
-      return Promise.resolve('ok');
-    }, retryClass);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    let secondAt = 0;
-    await policy.run(() => Promise.resolve((secondAt = Date.now())), retryClass);
-    assert.equal(await first, 'ok');
-    // the shortest pause is half the base (jitter 0.5-1.5): the second request waited for it
-    assert.ok(secondAt - throttledAt >= 95, `second request started ${secondAt - throttledAt} ms after the throttling`);
-    // standard mode holds no other request: it runs before the throttled one's retry
-    const standard = createRetryPolicy({ baseDelayMs: 1, throttleBaseMs: 200, maxDelayMs: 200 });
-    let retried = false;
-    const throttled = standard.run(async (attempt) => (attempt === 1 ? Promise.reject(fault('SlowDown', 503)) : (retried = true)), retryClass);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    assert.equal(await standard.run(() => Promise.resolve(retried), retryClass), false);
-    await throttled;
+  it('adaptive mode lowers one send rate for the run while requests are throttled, and lifts it once they are not', async () => {
+    const rate = new SendRate({ windowMs: 20, minRate: 5 });
+    const pause = () => new Promise((resolve) => setTimeout(resolve, 25));
+    assert.equal(rate.limit, Infinity);
+    for (let i = 0; i < 10; i++) rate.record(true);
+    await pause();
+    rate.record(true);
+    assert.ok(rate.limit >= 5 && rate.limit < Infinity, `limit ${rate.limit}`);
+    // throttled window after window, down to its floor
+    for (let window = 0; window < 30 && rate.limit > 5; window++) {
+      await pause();
+      rate.record(true);
+    }
+    assert.equal(rate.limit, 5);
+    // limited: every caller waits for a token (5 a second here; the first is at hand)
+    const t0 = Date.now();
+    for (let i = 0; i < 3; i++) await rate.acquire();
+    assert.ok(Date.now() - t0 >= 300, `3 tokens at 5/s took ${Date.now() - t0} ms`);
+    for (let window = 0; window < 60 && rate.limit !== Infinity; window++) {
+      await pause();
+      rate.record(false);
+    }
+    assert.equal(rate.limit, Infinity);
+    // the policy applies it: throttled attempts lower it, in adaptive mode only
+    const adaptive = createRetryPolicy({ mode: 'adaptive', baseDelayMs: 1, throttleBaseMs: 1, maxDelayMs: 1, rate: { windowMs: 20, minRate: 5 } });
+    const standard = createRetryPolicy({ mode: 'standard', baseDelayMs: 1, throttleBaseMs: 1, maxDelayMs: 1 });
+    for (const policy of [adaptive, standard]) {
+      const until = Date.now() + 60;
+      while (Date.now() < until) await policy.run((attempt) => (attempt < 3 ? Promise.reject(fault('SlowDown', 503)) : Promise.resolve()), retryClass);
+    }
+    assert.ok(adaptive.sendRate() < Infinity);
+    assert.equal(standard.sendRate(), Infinity);
   });
 
   it('reads AWS_MAX_ATTEMPTS and AWS_RETRY_MODE as the AWS CLI does, and names a bad value', () => {
-    assert.deepEqual([retryPolicyFromEnv({}).maxAttempts, retryPolicyFromEnv({}).mode], [DEFAULT_MAX_ATTEMPTS, 'standard']);
+    assert.deepEqual([retryPolicyFromEnv({}).maxAttempts, retryPolicyFromEnv({}).mode], [DEFAULT_MAX_ATTEMPTS, 'adaptive']);
+    assert.equal(retryPolicyFromEnv({ AWS_RETRY_MODE: 'standard' }).mode, 'standard');
     assert.equal(retryPolicyFromEnv({ AWS_MAX_ATTEMPTS: '2' }).maxAttempts, 2);
     assert.equal(retryPolicyFromEnv({ AWS_RETRY_MODE: 'adaptive' }).mode, 'adaptive');
     assert.equal(retryPolicyFromEnv({ AWS_RETRY_MODE: 'legacy' }).mode, 'standard');

@@ -15,6 +15,7 @@
  * part alone.
  */
 import { setTimeout as sleepFor } from 'node:timers/promises';
+import { SendRate, type SendRateSettings } from './send-rate.js';
 
 /** Tries per request when AWS_MAX_ATTEMPTS is not set. */
 export const DEFAULT_MAX_ATTEMPTS = 8;
@@ -46,7 +47,7 @@ export const DEFAULT_TIMEOUTS: Timeouts = { firstByteMs: FIRST_BYTE_TIMEOUT_MS, 
 /** How long a connection may take to open. */
 export const CONNECT_TIMEOUT_MS = 5_000;
 
-/** standard: backoff per request. adaptive: also, after throttling, every request of the run waits out the same pause (the SDK's client-side rate limiting, simplified). */
+/** standard: backoff per request. adaptive (the default): also one send rate for the run, lowered while requests are throttled (send-rate.ts). */
 export type RetryMode = 'standard' | 'adaptive';
 
 export interface RetryPolicy {
@@ -54,6 +55,8 @@ export interface RetryPolicy {
   readonly mode: RetryMode;
   /** Retries made so far under this policy, and how many of them followed throttling: the run's summary reports them. */
   readonly stats: { retries: number; throttled: number };
+  /** adaptive: the run's send rate (requests per second; Infinity: not limited). */
+  readonly sendRate: () => number;
   /** Retries `fn` while `classify` says an error is worth another try. */
   run<T>(fn: (attempt: number) => Promise<T>, classify: (err: unknown) => RetryClass, signal?: AbortSignal): Promise<T>;
 }
@@ -61,13 +64,17 @@ export interface RetryPolicy {
 /** How a fault is retried: as a transient fault, after throttling (longer), when no server answered (a few quick tries), or not at all. */
 export type RetryClass = 'retry' | 'throttled' | 'unreachable' | 'fail';
 
-/** The policy AWS_MAX_ATTEMPTS and AWS_RETRY_MODE ask for (`legacy` counts as standard); a bad value names the variable. */
+/**
+ * The policy AWS_MAX_ATTEMPTS and AWS_RETRY_MODE ask for (`legacy` counts as
+ * standard); unset, adaptive: a throttled bucket slows the whole run. A bad
+ * value names the variable.
+ */
 export function retryPolicyFromEnv(env: Record<string, string | undefined>): RetryPolicy {
   const attemptsText = env.AWS_MAX_ATTEMPTS;
   const maxAttempts = attemptsText === undefined || attemptsText === '' ? DEFAULT_MAX_ATTEMPTS : Number(attemptsText);
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new RangeError(`AWS_MAX_ATTEMPTS: '${attemptsText}' must be a whole number of 1 or more`);
-  const modeText = (env.AWS_RETRY_MODE ?? 'standard').toLowerCase();
-  if (!['standard', 'adaptive', 'legacy', ''].includes(modeText)) throw new RangeError(`AWS_RETRY_MODE: '${env.AWS_RETRY_MODE}' is not one of standard, adaptive, legacy`);
+  const modeText = (env.AWS_RETRY_MODE || 'adaptive').toLowerCase();
+  if (!['standard', 'adaptive', 'legacy'].includes(modeText)) throw new RangeError(`AWS_RETRY_MODE: '${env.AWS_RETRY_MODE}' is not one of standard, adaptive, legacy`);
   return createRetryPolicy({ maxAttempts, mode: modeText === 'adaptive' ? 'adaptive' : 'standard' });
 }
 
@@ -78,33 +85,37 @@ export interface RetrySettings {
   baseDelayMs?: number;
   throttleBaseMs?: number;
   maxDelayMs?: number;
+  /** adaptive: the send rate's window and floor (tests shorten them). */
+  rate?: SendRateSettings;
 }
 
 export function createRetryPolicy(settings: RetrySettings = {}): RetryPolicy {
   const { maxAttempts = DEFAULT_MAX_ATTEMPTS, mode = 'standard', baseDelayMs = BASE_DELAY_MS, throttleBaseMs = THROTTLE_BASE_MS, maxDelayMs = MAX_DELAY_MS } = settings;
-  /** adaptive: no attempt of this policy starts before this time (ms since epoch). */
-  let pausedUntil = 0;
+  const rate = mode === 'adaptive' ? new SendRate(settings.rate) : undefined;
   const jitter = () => 0.5 + Math.random();
   const stats = { retries: 0, throttled: 0 };
   return {
     maxAttempts,
     mode,
     stats,
+    sendRate: () => rate?.limit ?? Infinity,
     async run(fn, classify, signal) {
       for (let attempt = 1; ; attempt++) {
-        if (mode === 'adaptive' && pausedUntil > Date.now()) await sleepFor(pausedUntil - Date.now(), undefined, { signal });
+        await rate?.acquire(signal);
         try {
-          return await fn(attempt);
+          const result = await fn(attempt);
+          rate?.record(false);
+          return result;
         } catch (err) {
           if (signal?.aborted) throw err;
           const kind = classify(err);
+          rate?.record(kind === 'throttled');
           const limit = kind === 'throttled' ? Math.max(maxAttempts, THROTTLED_ATTEMPTS) : kind === 'unreachable' ? Math.min(maxAttempts, UNREACHABLE_ATTEMPTS) : maxAttempts;
           if (kind === 'fail' || attempt >= limit) throw err;
           const base = kind === 'throttled' ? throttleBaseMs : baseDelayMs;
           const delay = Math.min(maxDelayMs, base * 2 ** (attempt - 1)) * jitter();
           stats.retries++;
           if (kind === 'throttled') stats.throttled++;
-          if (kind === 'throttled' && mode === 'adaptive') pausedUntil = Math.max(pausedUntil, Date.now() + delay);
           await sleepFor(delay, undefined, { signal });
         }
       }
