@@ -210,6 +210,46 @@ describe('no hangs: a request that is never answered, or a body that stops, is c
   });
 });
 
+describe('no hangs on the large-object paths: SDK GETs and multipart parts', () => {
+  const series = makeSeries({ associated: 1, disassociated: 0 }, 60);
+  let world: World;
+  let proxy: FaultProxy;
+  let objects: ColdObject[];
+  before(async () => {
+    world = await startWorld(series);
+    // two objects over the in-memory download limit (4 MiB): a merged day over one part (8 MiB)
+    objects = await generateDay(series, day(3), { exports: [0, 1], recordsPerFile: 200_000 });
+    await world.put(objects);
+    proxy = await startFaultProxy(world.s3.endpoint);
+    const aws = { region: 'us-east-1', s3_endpoint: proxy.endpoint, s3_force_path_style: true, first_byte_timeout: 1, idle_timeout: 1 };
+    await world.writeConfig({ timeseries_type: 'ALL', aws }, proxy.endpoint);
+  });
+  after(async () => {
+    await proxy?.stop();
+    await world?.stop();
+  });
+
+  it('a large GET never answered, a large body that stops, and a part never answered are cut off and retried; the day lands', async () => {
+    assert.ok(objects.length >= 2 && objects.every((o) => o.body.length > 4 * 1024 * 1024), objects.map((o) => o.body.length).join(', '));
+    const objectGet = (r: { method: string; path: string }) => r.method === 'GET' && r.path.startsWith(`/${world.cold}/raw/`) && r.path.includes('x-id=GetObject');
+    proxy.stall = [
+      { mode: 'no-answer', times: 1, match: objectGet },
+      { mode: 'stop-body', times: 1, match: objectGet },
+      { mode: 'no-answer', times: 1, match: (r) => r.method === 'PUT' && r.path.includes('partNumber=') },
+    ];
+    const r = await world.cli(['run', '--from', '2024-05-03', '--to', '2024-05-03'], { killAfterMs: 120_000 });
+    assert.equal(r.signal, null, 'the run hung and was killed');
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(
+      proxy.stall.map((s) => s.times),
+      [0, 0, 0],
+      'every stall was met',
+    );
+    assert.ok(proxy.log.some((l) => l.path.includes('uploadId=') && l.path.includes('partNumber=2')), 'the merged file went up in parts');
+    assert.deepEqual(recordSet(await world.destinationRecords()), recordSet(recordsOf(objects)));
+  });
+});
+
 describe('throttling slows the run instead of failing days', () => {
   // 2,000+ objects a day, as a plant of a few hundred series exports them
   const series = makeSeries({ associated: 300, disassociated: 220 }, 53);
@@ -247,9 +287,15 @@ describe('throttling slows the run instead of failing days', () => {
       { ms: 3000, trigger: (r) => r.method === 'GET' && r.path.startsWith(`/${world.cold}/raw/`) && inDay2(r) },
       { ms: 3000, trigger: (r) => r.method === 'PUT' && r.path.includes('merged_series_') },
     ];
-    const r = await world.cli(['run', '--from', '2024-05-02', '--to', '2024-05-02']);
+    const r = await world.cli(['run', '--from', '2024-05-02', '--to', '2024-05-02', '--log-format', 'json']);
     assert.equal(r.code, 0, r.stderr);
     assert.ok(proxy.outages.every((o) => o.until !== undefined), 'every outage happened');
+    const end = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; retries?: number; throttled?: number })
+      .find((e) => e.type === 'command-end');
+    assert.ok(end && end.throttled! > 0 && end.retries! >= end.throttled!, JSON.stringify(end));
     proxy.outages = [];
     assert.deepEqual(recordSet(await world.destinationRecords()), recordSet(recordsOf(days.flat())));
   });

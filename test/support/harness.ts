@@ -112,7 +112,8 @@ export async function startWorld(series: SeriesSpec[]): Promise<World> {
     async destinationRecords(dataPrefix = 'consolidated/') {
       const keys = (await world.list(dest, dataPrefix)).filter((o) => o.key.endsWith('.avro'));
       const all: RawDatum[] = [];
-      for (const k of keys) all.push(...(await decodeAvro(await world.get(dest, k.key))).records);
+      // one by one: spreading a large day's records into push() overflows the stack
+      for (const k of keys) for (const r of (await decodeAvro(await world.get(dest, k.key))).records) all.push(r);
       return all;
     },
     async stop() {
