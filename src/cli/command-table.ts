@@ -63,12 +63,12 @@ function defineCommand<D>(spec: CommandSpec<D>): CommandEntry {
 }
 
 const CRC_CHECK_HELP =
-  'also decompress every snappy block and check its CRC (about 4x slower; without it each block is copied as stored, its framing and sync marker checked, and each object was MD5-checked on download)';
+  'also decompress every snappy block and check its CRC (about 4x slower; without it each block is copied as stored with its framing and sync marker checked, each object having been checked on download by its checksum or MD5, or, where S3 gave neither, its blocks checked here)';
 
 /** One S3 client for the run and a store per bucket on it. */
-async function s3Stores(rt: Runtime, retry: RetryPolicy): Promise<(bucket: string) => ObjectStore> {
+async function s3Stores(rt: Runtime): Promise<(bucket: string) => ObjectStore> {
   const [{ createS3Client }, { S3Bucket }] = await Promise.all([import('../s3/create-s3-client.js'), import('../s3/s3-bucket.js')]);
-  const { config } = rt;
+  const { config, retry } = rt;
   const sockets = config.concurrency + SPARE_SOCKETS;
   const client = createS3Client({
     region: config.region,
@@ -111,8 +111,8 @@ async function checkBuckets(rt: Runtime, buckets: { store: ObjectStore; key: str
 }
 
 /** ListTimeSeries once per run, on first use; every series (no call) for timeseries_type ALL. */
-async function seriesLookup(rt: Runtime, retry: RetryPolicy): Promise<SeriesLookup> {
-  const { config } = rt;
+async function seriesLookup(rt: Runtime): Promise<SeriesLookup> {
+  const { config, retry } = rt;
   const type = config.timeseriesType;
   if (type === 'ALL') return () => Promise.resolve(undefined);
   const { createSiteWiseClient, listTimeSeriesIds } = await import('../sitewise/list-time-series.js');
@@ -134,8 +134,7 @@ function outputFormat(rt: Runtime): OutputFormat {
 }
 
 async function downloadDeps(rt: Runtime): Promise<DownloadDeps> {
-  const { retry } = rt;
-  const store = await s3Stores(rt, retry);
+  const store = await s3Stores(rt);
   const { config, emit, signal } = rt;
   const range = dayRange(config);
   const cold = store(config.coldBucket);
@@ -151,13 +150,13 @@ async function downloadDeps(rt: Runtime): Promise<DownloadDeps> {
     range,
     cold,
     dest,
-    series: await seriesLookup(rt, retry),
+    series: await seriesLookup(rt),
     transfers: createLimiter(config.concurrency),
   };
 }
 
 async function uploadDeps(rt: Runtime): Promise<UploadDeps> {
-  const store = await s3Stores(rt, rt.retry);
+  const store = await s3Stores(rt);
   const { config, emit, signal } = rt;
   const dest = store(config.destBucket);
   await checkBuckets(rt, [{ store: dest, key: 's3_buckets.repartitioned_bucket_name' }]);

@@ -37,6 +37,9 @@ export interface DayPlan {
 
 type Log = (message: string, level?: 'info' | 'warn' | 'detail') => void;
 
+/** The first few keys, for a message. */
+const examples = (keys: string[]) => keys.slice(0, EXAMPLES).join(', ') + (keys.length > EXAMPLES ? ', ...' : '');
+
 export async function downloadDay(ctx: DownloadDeps, day: Day, options: DownloadOptions = {}): Promise<DayOutcome> {
   const name = isoDay(day);
   const log: Log = (message, level = 'info') => ctx.emit({ type: 'log', stage: 'download', day: name, level, message });
@@ -46,7 +49,7 @@ export async function downloadDay(ctx: DownloadDeps, day: Day, options: Download
   } catch (err) {
     if (!(err instanceof ObjectChangedError)) throw err;
     // an export rewritten between the listing and the GET: list the day once more
-    log(`	${err.message.replace(/; run download again$/, '')}: listing the day again`, 'warn');
+    log(`\t${err.message.replace(/; run download again$/, '')}: listing the day again`, 'warn');
     return downloadListed(ctx, day, options, log);
   }
 }
@@ -64,11 +67,11 @@ async function downloadListed(ctx: DownloadDeps, day: Day, options: DownloadOpti
   if (plan.previousIds.length > 0) log(`\t# of timeseries previously processed: ${plan.previousIds.length}`);
   reportSkipped(selection, log, options.dryRun ? 'info' : 'detail');
   if (selection.unsafe.length > 0) {
-    throw new DayError(`key(s) with '.' or '..' path segments could point outside the day folder; refusing the day (nothing was downloaded): ${selection.unsafe.slice(0, EXAMPLES).join(', ')}`);
+    throw new DayError(`key(s) with '.' or '..' path segments could point outside the day folder; refusing the day (nothing was downloaded): ${examples(selection.unsafe)}`);
   }
   if (selection.archived.length > 0) {
     const keys = selection.archived.map((o) => `${o.key} (${o.storageClass ?? '?'})`);
-    const what = `${keys.length} object(s) of the day are archived and cannot be read until restored: ${keys.slice(0, EXAMPLES).join(', ')}${keys.length > EXAMPLES ? ', ...' : ''}`;
+    const what = `${keys.length} object(s) of the day are archived and cannot be read until restored: ${examples(keys)}`;
     const fix = `restore them (aws s3api restore-object --bucket ${ctx.cold.name} --key KEY --restore-request Days=7) and run again`;
     if (!options.dryRun) throw new DayError(`${what}; the day is not merged while they are missing: ${fix}`);
     log(`\t${what}; a real run fails the day: ${fix}`, 'warn');
@@ -90,20 +93,17 @@ async function downloadListed(ctx: DownloadDeps, day: Day, options: DownloadOpti
   const t0 = Date.now();
   const gone = await fetchSelected(ctx, day, dir, plan, selection);
   log(`\t\t** Download time: ${seconds(t0)} secs **`);
-  if (gone.length > 0) {
-    log(`\t${gone.length} object(s) were deleted after the listing, left out of this run: ${gone.slice(0, EXAMPLES).join(', ')}${gone.length > EXAMPLES ? ', ...' : ''}`, 'warn');
-  }
-  if (gone.length === selection.selected.length) {
+  if (gone.size > 0) log(`\t${gone.size} object(s) were deleted after the listing, left out of this run: ${examples([...gone])}`, 'warn');
+  if (gone.size === selection.selected.length) {
     await rm(dir, { recursive: true, force: true });
     return { status: 'skipped', reason: 'every new object was deleted after the listing' };
   }
-  const fetched = selection.selected.filter((o) => !gone.includes(o.key));
+  const fetched = selection.selected.filter((o) => !gone.has(o.key));
   return { status: 'done', objects: fetched.length, bytes: fetched.reduce((n, o) => n + o.size, 0) };
 }
 
 /** Why objects were left out; a dry run says it all, a real run keeps the routine reasons for --verbose. */
-function reportSkipped(selection: Selection, log: (m: string, level?: 'info' | 'warn' | 'detail') => void, routine: 'info' | 'detail') {
-  const examples = (keys: string[]) => keys.slice(0, EXAMPLES).join(', ') + (keys.length > EXAMPLES ? ', ...' : '');
+function reportSkipped(selection: Selection, log: Log, routine: 'info' | 'detail') {
   if (selection.alreadyMerged > 0) log(`\t${selection.alreadyMerged} objects already merged (in the ledger)`, routine);
   if (selection.skippedBad > 0) log(`\t${selection.skippedBad} objects skipped as bad by an earlier merge (in the ledger, with why); not tried again until they change`, 'warn');
   if (selection.notListed.length > 0) log(`\t${selection.notListed.length} objects of series not in ListTimeSeries, skipped: ${examples(selection.notListed)}`, routine);
@@ -137,7 +137,7 @@ async function planDay(ctx: DownloadDeps, day: Day, options: DownloadOptions): P
  * manifest last: merge only takes a day whose manifest exists.
  */
 /** Returns the keys that were gone when read (deleted or expired since the listing): the manifest leaves them out. */
-async function fetchSelected(ctx: DownloadDeps, day: Day, dir: string, plan: DayPlan, selection: Selection): Promise<string[]> {
+async function fetchSelected(ctx: DownloadDeps, day: Day, dir: string, plan: DayPlan, selection: Selection): Promise<Set<string>> {
   const { config, emit, cold, signal } = ctx;
   const prefix = dayPrefix(config.coldPrefix, day);
   await mkdir(dir, { recursive: true });
@@ -175,10 +175,10 @@ async function fetchSelected(ctx: DownloadDeps, day: Day, dir: string, plan: Day
     emit({ type: 'progress', stage: 'download', day: isoDay(day), doneObjects, totalObjects: objects.length, doneBytes, totalBytes });
   });
   const kept = objects.filter((o) => !gone.has(o.key));
-  if (kept.length === 0) return [...gone];
+  if (kept.length === 0) return gone;
   const hash = { format: FORMAT_VERSION, value: batchHash(kept) };
   await writeManifest(dir, { day: dayFolderName(day), coldBucket: cold.name, objects: kept, previousIds: plan.previousIds, hash });
-  return [...gone];
+  return gone;
 }
 
 /** A local copy counts only if its size and MD5 match the listing (other ETags: fetched again). */

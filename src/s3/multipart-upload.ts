@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import zlib from 'node:zlib';
 import { open, type FileHandle } from 'node:fs/promises';
 import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, ListMultipartUploadsCommand, UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
+import { createChecksum } from '../shared/checksums.js';
 import { mapLimit } from '../shared/limit.js';
 
 /** Parts of multipart uploads; also the memory bound: at most UPLOAD_QUEUE x PART_SIZE bytes buffered per upload. */
@@ -134,29 +134,29 @@ export interface FileDigests {
 
 export async function fileDigests(file: string, partSize: number): Promise<FileDigests> {
   const whole = createHash('md5');
+  const wholeCrc = createChecksum('CRC32');
   const parts: Buffer[] = [];
   const partCrc32s: string[] = [];
   let part = createHash('md5');
-  let partCrc = 0;
-  let crc = 0;
+  let partCrc = createChecksum('CRC32');
   let inPart = 0;
   let size = 0;
   const endPart = () => {
     parts.push(part.digest());
-    partCrc32s.push(crc32Base64(partCrc));
+    partCrc32s.push(partCrc.digest());
     part = createHash('md5');
-    partCrc = 0;
+    partCrc = createChecksum('CRC32');
     inPart = 0;
   };
   for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
     whole.update(chunk);
-    crc = zlib.crc32(chunk, crc);
+    wholeCrc.update(chunk);
     size += chunk.length;
     for (let at = 0; at < chunk.length; ) {
       const take = Math.min(partSize - inPart, chunk.length - at);
       const piece = chunk.subarray(at, at + take);
       part.update(piece);
-      partCrc = zlib.crc32(piece, partCrc);
+      partCrc.update(piece);
       inPart += take;
       at += take;
       if (inPart === partSize) endPart();
@@ -165,11 +165,5 @@ export async function fileDigests(file: string, partSize: number): Promise<FileD
   if (inPart > 0) endPart();
   const etags = [whole.digest('hex')];
   if (parts.length > 1) etags.push(`${createHash('md5').update(Buffer.concat(parts)).digest('hex')}-${parts.length}`);
-  return { size, etags, crc32: crc32Base64(crc), partCrc32s };
-}
-
-function crc32Base64(crc: number): string {
-  const out = Buffer.alloc(4);
-  out.writeUInt32BE(crc >>> 0);
-  return out.toString('base64');
+  return { size, etags, crc32: wholeCrc.digest(), partCrc32s };
 }

@@ -15,7 +15,7 @@ import { permanentFault, retryClass } from '../shared/aws-errors.js';
 import { checksumOf } from '../shared/checksums.js';
 import { createRetryPolicy, DEFAULT_TIMEOUTS, type RetryPolicy, type Timeouts } from '../shared/retry-policy.js';
 import { ObjectArchivedError, ObjectChangedError, ObjectGoneError, PreconditionFailedError, type Downloaded, type ObjectInfo, type ObjectStore, type PutOptions } from '../store/object-store.js';
-import { ContentChecker, fromSdkOutput, MismatchError } from './content-check.js';
+import { ContentChecker, fromSdkOutput, MismatchError, type IntegrityHeaders } from './content-check.js';
 import { FastGet } from './fast-get.js';
 import { abortUploads, fileDigests, PART_SIZE, uploadParts, type ServerSideEncryptionSettings } from './multipart-upload.js';
 import { isNotFound, isPreconditionFailed, orMissing, unquote } from './s3-responses.js';
@@ -26,15 +26,13 @@ const IN_MEMORY_DOWNLOAD_MAX = 4 * 1024 * 1024;
 /** Connections of the download path when the caller does not say (the SDK client has its own). */
 const DEFAULT_DOWNLOAD_SOCKETS = 64;
 
-/**
- * The ObjectStore over one S3 bucket: the only place that talks S3. Every
- * request goes through the run's retry policy (the SDK client itself makes
- * one attempt), and permanent faults become one clear line.
- */
 export { PART_SIZE } from './multipart-upload.js';
 
-/** An unversioned object's version reads 'null'. */
-const realVersion = (v: string | undefined) => (v && v !== 'null' ? v : undefined);
+/** What a download found, from its checker and headers (an unversioned object's version reads 'null'). */
+function downloaded(checker: ContentChecker, headers: IntegrityHeaders): Downloaded {
+  const versionId = headers.versionId && headers.versionId !== 'null' ? headers.versionId : undefined;
+  return { check: checker.check, ...(versionId ? { versionId } : {}) };
+}
 
 export interface S3BucketOptions {
   /** The run's retry policy (default: a standard one). */
@@ -47,6 +45,11 @@ export interface S3BucketOptions {
   timeouts?: Timeouts;
 }
 
+/**
+ * The ObjectStore over one S3 bucket: the only place that talks S3. Every
+ * request goes through the run's retry policy (the SDK client itself makes
+ * one attempt), and permanent faults become one clear line.
+ */
 export class S3Bucket implements ObjectStore {
   private fastGet: Promise<FastGet | undefined> | undefined;
 
@@ -161,7 +164,6 @@ export class S3Bucket implements ObjectStore {
         const { body, headers } = await fast.get(object.key, object.etag, signal);
         checkSize(body.length);
         const checker = new ContentChecker(headers);
-        const versionId = realVersion(headers.versionId);
         checker.update(body);
         checker.verify(`download of ${object.key}`);
         try {
@@ -170,7 +172,7 @@ export class S3Bucket implements ObjectStore {
           rmSync(file, { force: true });
           throw err;
         }
-        return { check: checker.check, ...(versionId ? { versionId } : {}) };
+        return downloaded(checker, headers);
       }
       const r = await this.client.send(new GetObjectCommand({ Bucket: this.name, Key: object.key, IfMatch: `"${object.etag}"`, ChecksumMode: 'ENABLED' }), {
         abortSignal: signal,
@@ -178,7 +180,6 @@ export class S3Bucket implements ObjectStore {
       const body = r.Body as Readable;
       const headers = fromSdkOutput(r);
       const checker = new ContentChecker(headers);
-      const versionId = realVersion(headers.versionId);
       let size = 0;
       body.on('data', (chunk: Buffer) => {
         checker.update(chunk);
@@ -192,7 +193,7 @@ export class S3Bucket implements ObjectStore {
       checkSize(size);
       checker.verify(`download of ${object.key}`);
       renameSync(tmp, file);
-      return { check: checker.check, ...(versionId ? { versionId } : {}) };
+      return downloaded(checker, headers);
     };
     const where = this.target(object.key);
     return this.call('GetObject', object.key, attempt, signal).catch(async (err: unknown) => {
@@ -207,6 +208,11 @@ export class S3Bucket implements ObjectStore {
   }
 
   async put(key: string, body: Buffer | string, options: PutOptions = {}, signal?: AbortSignal): Promise<ObjectInfo> {
+    return this.putObject(key, body, checksumOf('CRC32', typeof body === 'string' ? Buffer.from(body) : body), options, signal);
+  }
+
+  /** put, with the body's CRC32 (base64) already known. */
+  private async putObject(key: string, body: Buffer | string, crc32: string, options: PutOptions, signal: AbortSignal | undefined): Promise<ObjectInfo> {
     const { contentType = 'application/octet-stream', ifNoneMatch, ifMatch } = options;
     const condition = ifNoneMatch || ifMatch !== undefined ? { ifNoneMatch, ifMatch } : undefined;
     try {
@@ -221,7 +227,7 @@ export class S3Bucket implements ObjectStore {
               Body: body,
               ContentType: contentType,
               // S3 checks it on receipt (stores that ignore checksums ignore it)
-              ChecksumCRC32: checksumOf('CRC32', typeof body === 'string' ? Buffer.from(body) : body),
+              ChecksumCRC32: crc32,
               IfNoneMatch: ifNoneMatch,
               IfMatch: ifMatch === undefined ? undefined : `"${ifMatch}"`,
               ...this.sse,
@@ -247,7 +253,7 @@ export class S3Bucket implements ObjectStore {
     const digests = await fileDigests(file, PART_SIZE);
     const once = async (): Promise<ObjectInfo> => {
       if (digests.size <= PART_SIZE) {
-        await this.put(key, await readFile(file, { signal }), { contentType: options.contentType }, signal);
+        await this.putObject(key, await readFile(file, { signal }), digests.crc32, { contentType: options.contentType }, signal);
         options.onBytes?.(digests.size);
       } else {
         const upload = { client: this.client, bucket: this.name, key, file, digests, sse: this.sse, ...options };

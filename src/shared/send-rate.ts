@@ -3,7 +3,7 @@
  * spirit: one send rate for the whole run. Each window of WINDOW_MS, if at
  * least THROTTLE_SHARE of the attempts were throttled (503 SlowDown,
  * ThrottlingException), the rate drops to DECREASE x what was sent in that
- * window, never below MIN_RATE; a window with no throttling raises it by
+ * window, never below MIN_RATE; a window under that share raises it by
  * INCREASE, and once it is well above what is being sent it is lifted
  * altogether. Every attempt takes a token first, so a throttled bucket slows
  * every request of the run, not only the one that was refused.

@@ -8,7 +8,7 @@
  */
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import http from 'node:http';
-import zlib from 'node:zlib';
+import { checksumOf } from '../../src/shared/checksums.js';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AddressInfo } from 'node:net';
 import { prng } from './generate-cold-tier.js';
@@ -249,9 +249,7 @@ export async function startFaultProxy(target: string, seed = 1, credentials?: Pr
             out['x-amz-checksum-type'] = 'FULL_OBJECT';
           }
           if (checksum && (up.statusCode ?? 0) === 200) {
-            const crc = Buffer.alloc(4);
-            crc.writeUInt32BE(zlib.crc32(body));
-            out['x-amz-checksum-crc32'] = crc.toString('base64');
+            out['x-amz-checksum-crc32'] = checksumOf('CRC32', body);
             out['x-amz-checksum-type'] = 'FULL_OBJECT';
           }
           if (alter && (up.statusCode ?? 0) === 200 && body.length > 0) {
@@ -281,9 +279,7 @@ export async function startFaultProxy(target: string, seed = 1, credentials?: Pr
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         const body = Buffer.concat(chunks);
-        const crc = Buffer.alloc(4);
-        crc.writeUInt32BE(zlib.crc32(body));
-        storedCrcs.set(entry.path.split('?')[0]!, crc.toString('base64'));
+        storedCrcs.set(entry.path.split('?')[0]!, checksumOf('CRC32', body));
         upstreamRequest.end(body);
       });
     };
