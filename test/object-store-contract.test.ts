@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createS3Client } from '../src/s3/create-s3-client.js';
@@ -131,6 +132,17 @@ describe('the ObjectStore seam against the plain SDK', () => {
     // a new key: both create it
     assert.ok('ok' in (await outcome(store.put('p/new', 'x', { ifNoneMatch: '*' }))));
     assert.equal((await sdkBytes('p/new')).toString(), 'x');
+  });
+
+  it('a PUT cut off mid-body leaves the object as it was, as S3 does (the kill tests rely on it)', async () => {
+    await store.put('cut/off', 'before');
+    const body = new Readable({ read() {} });
+    body.push('half of it');
+    const abort = AbortSignal.timeout(100);
+    const cut = await outcome(client.send(new PutObjectCommand({ Bucket: bucket, Key: 'cut/off', Body: body, ContentLength: 1000 }), { abortSignal: abort }));
+    assert.ok('error' in cut, 'the cut-off PUT failed');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal((await sdkBytes('cut/off')).toString(), 'before');
   });
 
   it('the hand-signed GET fails as the SDK GET does on an object changed since it was listed', async (t) => {
