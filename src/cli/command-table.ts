@@ -4,7 +4,11 @@
  * The AWS SDK takes a good part of a second to load, so clients are imported
  * only by the commands that use them (merge never does).
  */
+import { hostname } from 'node:os';
 import { Option, type Command } from 'commander';
+import { ConfigError } from '../config/config-error.js';
+import { SINGLE_HOST, type DestinationGuard } from '../destination/guard.js';
+import { parseShard, SHARD_INDEX_ENV, type Shard } from '../partition/shards.js';
 import type { DownloadDeps, MergeDeps, RunContext, SeriesLookup, UploadDeps } from '../commands/deps.js';
 import { dayRange, type Config, type ConfigFlags, type Requirement } from '../config/load-config.js';
 import { createOutputFormat, DEFAULT_FORMAT } from '../output/formats.js';
@@ -26,6 +30,10 @@ export interface CliFlags extends ConfigFlags {
   dryRun?: boolean;
   crcCheck?: boolean;
   skipBadObjects?: boolean;
+  shard?: string;
+  shardCount?: string;
+  output?: string;
+  allDays?: boolean;
 }
 
 /** What the entry point gives a command to build its dependencies from. */
@@ -35,6 +43,8 @@ export interface Runtime extends RunContext {
   env: NodeJS.ProcessEnv;
   /** The run's one retry policy, for S3 and SiteWise alike. */
   retry: RetryPolicy;
+  /** Names this run in leases and probe keys. */
+  runId: string;
   /** Registers something to close when the command ends, however it ends. */
   onClose: (close: () => unknown) => void;
 }
@@ -49,17 +59,19 @@ export interface CommandEntry {
   options: (cmd: Command) => Command;
   /** A dry run writes nothing, locally or remotely: it takes no work-dir lock. */
   dryRun: (flags: CliFlags) => boolean;
+  /** The command prints its result on stdout: its progress lines go to stderr. */
+  resultOnStdout?: (flags: CliFlags) => boolean;
   execute: (rt: Runtime) => Promise<CommandSummary>;
 }
 
 interface CommandSpec<D> extends Omit<CommandEntry, 'execute'> {
   deps: (rt: Runtime) => Promise<D>;
-  run: (deps: D, flags: CliFlags) => Promise<CommandSummary>;
+  run: (deps: D, flags: CliFlags, rt: Runtime) => Promise<CommandSummary>;
 }
 
 function defineCommand<D>(spec: CommandSpec<D>): CommandEntry {
   const { deps, run, ...entry } = spec;
-  return { ...entry, execute: async (rt) => run(await deps(rt), rt.flags) };
+  return { ...entry, execute: async (rt) => run(await deps(rt), rt.flags, rt) };
 }
 
 const CRC_CHECK_HELP =
@@ -133,7 +145,44 @@ function outputFormat(rt: Runtime): OutputFormat {
   return format;
 }
 
-async function downloadDeps(rt: Runtime): Promise<DownloadDeps> {
+/**
+ * The destination's guard, probed once per run (see destination/guard.ts):
+ * leases and conditional commits, or, where the store ignores conditions,
+ * the single-host guarantees of the local lock, with one warning.
+ */
+async function guardOf(rt: Runtime, dest: ObjectStore, stage: Stage): Promise<DestinationGuard> {
+  const { config } = rt;
+  const [{ destinationGuard }, { leaseSeconds }] = await Promise.all([import('../destination/guard.js'), import('../destination/day-lease.js')]);
+  let seconds: number;
+  try {
+    seconds = leaseSeconds(rt.env);
+  } catch (err) {
+    throw new ConfigError([errorMessage(err)]);
+  }
+  return destinationGuard({
+    dest,
+    layout: config,
+    mode: config.conditionalWrites,
+    holder: { host: hostname(), pid: process.pid, runId: rt.runId, command: stage, workDir: config.workDir },
+    leaseSeconds: seconds,
+    signal: rt.signal,
+    log: (level, message, day) => rt.emit({ type: 'log', stage, day, level, message }),
+  });
+}
+
+/** --shard or --shard-count (index from the orchestrator's environment); a bad value is a usage error. */
+function shardOf(rt: Runtime): Shard | undefined {
+  const { shard, problems } = parseShard(rt.flags, rt.env);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return shard;
+}
+
+const SHARD_HELP = 'only the days dealt to shard INDEX of COUNT (by day number modulo COUNT: every day goes to exactly one shard), e.g. 0/4';
+const SHARD_COUNT_HELP = `--shard with the index from ${SHARD_INDEX_ENV.join(' (Kubernetes Indexed Job) or ')} (AWS Batch array job)`;
+const withShardOptions = (cmd: Command) => cmd.option('--shard <index/count>', SHARD_HELP).option('--shard-count <count>', SHARD_COUNT_HELP);
+
+async function downloadDeps(rt: Runtime, stage: Stage = 'download'): Promise<DownloadDeps> {
+  const shard = shardOf(rt);
   const store = await s3Stores(rt);
   const { config, emit, signal } = rt;
   const range = dayRange(config);
@@ -152,20 +201,41 @@ async function downloadDeps(rt: Runtime): Promise<DownloadDeps> {
     dest,
     series: await seriesLookup(rt),
     transfers: createLimiter(config.concurrency),
+    guard: rt.flags.dryRun || stage === 'plan' ? SINGLE_HOST : await guardOf(rt, dest, stage),
+    shard,
   };
 }
 
 async function uploadDeps(rt: Runtime): Promise<UploadDeps> {
+  const shard = shardOf(rt);
   const store = await s3Stores(rt);
   const { config, emit, signal } = rt;
   const dest = store(config.destBucket);
   await checkBuckets(rt, [{ store: dest, key: 's3_buckets.repartitioned_bucket_name' }]);
-  return { config, emit, signal, dest, transfers: createLimiter(config.concurrency) };
+  return { config, emit, signal, dest, transfers: createLimiter(config.concurrency), guard: await guardOf(rt, dest, 'upload'), shard };
 }
 
 const SKIP_BAD_HELP =
   'merge the rest of a day whose objects are partly corrupt or unreadable, instead of failing it; each one left out is named, recorded in the ledger with why, and not tried again until its ETag changes';
 const withMergeOptions = (cmd: Command) => cmd.option('--crc-check', CRC_CHECK_HELP).option('--skip-bad-objects', SKIP_BAD_HELP);
+
+/** Writes the plan to stdout, a local file, or an S3 object (s3://bucket/key, where a Distributed Map's ItemReader reads it). */
+async function writePlan(rt: Runtime, json: string): Promise<void> {
+  const target = rt.flags.output;
+  if (target === undefined || target === '-') {
+    process.stdout.write(json);
+    return;
+  }
+  const s3 = /^s3:\/\/([^/]+)\/(.+)$/.exec(target);
+  if (s3) {
+    const store = (await s3Stores(rt))(s3[1]!);
+    await store.put(s3[2]!, json, { contentType: 'application/json' }, rt.signal);
+  } else {
+    const { writeFileAtomic } = await import('../workdir/hand-off.js');
+    await writeFileAtomic(target, json);
+  }
+  rt.emit({ type: 'log', stage: 'plan', level: 'info', message: `plan written to ${target}` });
+}
 
 export const DAY_COMMANDS: CommandEntry[] = [
   defineCommand({
@@ -173,7 +243,7 @@ export const DAY_COMMANDS: CommandEntry[] = [
     description: 'list each day of the cold tier, select objects not merged yet, download them to <work>/raw/<day>/',
     example: 'sitewise-repartition download --from 2023-01-01 --to 2023-01-07 --dry-run',
     needs: ['cold-bucket', 'dest-bucket', 'dates'],
-    options: (cmd) => cmd.option('--dry-run', 'print what would be selected for each day and why the rest is skipped; write nothing'),
+    options: (cmd) => withShardOptions(cmd).option('--dry-run', 'print what would be selected for each day and why the rest is skipped; write nothing'),
     dryRun: (flags) => flags.dryRun === true,
     deps: downloadDeps,
     run: async (deps, flags) => (await import('../commands/download.js')).download(deps, { dryRun: flags.dryRun }),
@@ -195,19 +265,37 @@ export const DAY_COMMANDS: CommandEntry[] = [
     description: 'upload each merged day, verify it, commit its ledger and index, then remove its local folders',
     example: 'sitewise-repartition upload --config /etc/sitewise/config.yml',
     needs: ['dest-bucket'],
-    options: (cmd) => cmd,
+    options: withShardOptions,
     dryRun: () => false,
     deps: uploadDeps,
     run: async (deps) => (await import('../commands/upload.js')).upload(deps),
+  }),
+  defineCommand({
+    name: 'plan',
+    description: 'list what each day of the range would download, as a JSON array with one item per day, for a Step Functions Distributed Map (each item runs run --from DAY --to DAY); writes nothing else',
+    example: 'sitewise-repartition plan --from 2023-01-01 --to 2023-12-31 --output s3://my-bucket/plans/2023.json',
+    needs: ['cold-bucket', 'dest-bucket', 'dates'],
+    options: (cmd) =>
+      withShardOptions(cmd)
+        .option('--output <file>', 'where to write the plan: a file, s3://bucket/key, or - for stdout (the default)')
+        .option('--all-days', 'also list days with nothing new (left out by default)'),
+    dryRun: () => true,
+    resultOnStdout: (flags) => flags.output === undefined || flags.output === '-',
+    deps: (rt) => downloadDeps(rt, 'plan'),
+    run: async (deps, flags, rt) => {
+      const { items, summary } = await (await import('../commands/plan.js')).plan(deps, { allDays: flags.allDays });
+      await writePlan(rt, `${JSON.stringify(items, null, 1)}\n`);
+      return summary;
+    },
   }),
   defineCommand({
     name: 'run',
     description: 'download, merge and upload day by day (local disk holds only the days in flight)',
     example: 'sitewise-repartition run --from today-2 --to today --quiet',
     needs: ['cold-bucket', 'dest-bucket', 'dates'],
-    options: withMergeOptions,
+    options: (cmd) => withShardOptions(withMergeOptions(cmd)),
     dryRun: () => false,
-    deps: async (rt) => ({ ...(await downloadDeps(rt)), format: outputFormat(rt), skipBadObjects: rt.flags.skipBadObjects }),
+    deps: async (rt) => ({ ...(await downloadDeps(rt, 'run')), format: outputFormat(rt), skipBadObjects: rt.flags.skipBadObjects }),
     run: async (deps) => (await import('../commands/run.js')).run(deps),
   }),
 ];

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { Option } from 'commander';
@@ -59,6 +60,7 @@ async function execute(entry: CommandEntry, flags: CliFlags, signal: AbortSignal
     quiet: flags.quiet ?? false,
     verbose: flags.verbose ?? false,
     tty: Boolean(process.stderr.isTTY) && flags.logFormat === 'text',
+    out: entry.resultOnStdout?.(flags) ? process.stderr : undefined,
   });
   const retry = retryPolicy(env);
   const closers: (() => unknown)[] = [];
@@ -66,12 +68,13 @@ async function execute(entry: CommandEntry, flags: CliFlags, signal: AbortSignal
   try {
     const release = entry.dryRun(flags) ? async () => {} : await acquireWorkLock(config.workDir);
     try {
-      const summary = await entry.execute({ config, flags, env, emit, signal, retry, onClose: (close) => closers.push(close) });
+      const summary = await entry.execute({ config, flags, env, emit, signal, retry, runId: randomUUID().slice(0, 8), onClose: (close) => closers.push(close) });
       emit({
         type: 'command-end',
         stage: entry.name,
         done: summary.done.length,
         skipped: summary.skipped.length,
+        busy: summary.busy.length,
         failed: summary.failed.length,
         seconds: (Date.now() - started) / 1000,
         failedDays: summary.failed,

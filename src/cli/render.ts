@@ -99,7 +99,7 @@ export function createRenderer(options: RenderOptions): Emit & { finish(): void 
         return;
       }
       case 'command-end': {
-        line(out, `${e.stage}: ${e.done} days done, ${e.skipped} skipped, ${e.failed} failed in ${e.seconds.toFixed(1)}s, peak memory ${e.peakRssMb} MB${e.retries > 0 ? `, ${e.retries} retries (${e.throttled} after throttling)` : ''}`);
+        line(out, `${e.stage}: ${e.done} days done, ${e.skipped} skipped, ${e.busy > 0 ? `${e.busy} busy (another run holds them), ` : ''}${e.failed} failed in ${e.seconds.toFixed(1)}s, peak memory ${e.peakRssMb} MB${e.retries > 0 ? `, ${e.retries} retries (${e.throttled} after throttling)` : ''}`);
         for (const f of e.failedDays) line(err, `  failed ${f.day}: ${f.error}`);
         if (e.failed === 0 && !options.quiet) line(out, '\nScript execution successfully completed!!');
         return;

@@ -4,8 +4,10 @@
  * command-table.ts); tests may build them around loopback servers.
  */
 import type { Config } from '../config/load-config.js';
+import type { DayHold, DestinationGuard } from '../destination/guard.js';
 import type { OutputFormat } from '../output/output-format.js';
 import type { DayRange } from '../partition/day.js';
+import type { Shard } from '../partition/shards.js';
 import type { Emit } from '../shared/events.js';
 import type { Limiter } from '../shared/limit.js';
 import type { ObjectStore } from '../store/object-store.js';
@@ -19,7 +21,17 @@ export interface RunContext {
 /** Known series ids; undefined means every series (timeseries_type ALL). Asked once per run, then cached. */
 export type SeriesLookup = () => Promise<Set<string> | undefined>;
 
-export interface DownloadDeps extends RunContext {
+/** What writes to the destination: its guard, and (while a day is worked on) the day's hold. */
+export interface Guarded {
+  /** Leases and conditional commits where the destination honours them (destination/guard.ts). */
+  guard: DestinationGuard;
+  /** The hold on the day being worked on (set by underHold). */
+  hold?: DayHold;
+  /** Only the days dealt to this shard (--shard, --shard-count); undefined: every day. */
+  shard?: Shard;
+}
+
+export interface DownloadDeps extends RunContext, Guarded {
   config: Config;
   range: DayRange;
   cold: ObjectStore;
@@ -36,7 +48,7 @@ export interface MergeDeps extends RunContext {
   skipBadObjects?: boolean;
 }
 
-export interface UploadDeps extends RunContext {
+export interface UploadDeps extends RunContext, Guarded {
   config: Config;
   dest: ObjectStore;
   transfers: Limiter;

@@ -15,18 +15,48 @@ import { ObjectChangedError, ObjectGoneError, type ContentCheck, type ObjectInfo
 import { removeManifest, writeFileAtomic, writeManifest } from '../workdir/hand-off.js';
 import { dayFolderName, localName, NEW_INDEX_FILE, PREVIOUS_INDEX_FILE, rawDayDir } from '../workdir/layout.js';
 import type { DownloadDeps } from './deps.js';
-import { forEachDay, seconds } from './for-each-day.js';
+import { commitOptions, forEachDay, seconds, shardDays, underHold } from './for-each-day.js';
 
 export interface DownloadOptions {
   dryRun?: boolean;
+  /** Take the day's hold even when the cold tier has nothing for it (run: a merged folder waits for upload). */
+  holdEmpty?: boolean;
 }
+
+/** What run does next with a downloaded day, still under the day's hold. */
+export type AfterDownload = (held: DownloadDeps, fetched: DayOutcome) => Promise<DayOutcome>;
 
 /** How many example keys a warning shows. */
 const EXAMPLES = 3;
 
 export async function download(deps: DownloadDeps, options: DownloadOptions = {}): Promise<CommandSummary> {
-  const days = daysDescending(deps.range.from, deps.range.to);
+  const days = shardDays(deps, 'download', daysDescending(deps.range.from, deps.range.to));
   return forEachDay(deps, 'download', days, 1, (day) => downloadDay(deps, day, options));
+}
+
+/**
+ * Lists the day; a day with cold-tier data is then planned and downloaded
+ * under the day's hold (a lease, where the destination allows), and `next`
+ * (run's merge and upload) runs under the same hold. A dry run takes none.
+ */
+export async function downloadDay(ctx: DownloadDeps, day: Day, options: DownloadOptions = {}, next?: AfterDownload): Promise<DayOutcome> {
+  const name = isoDay(day);
+  const log: Log = (message, level = 'info') => ctx.emit({ type: 'log', stage: 'download', day: name, level, message });
+  log(`Reviewing --> year: ${day.year}, month: ${day.month}, day: ${day.day}`);
+  const listed = await listDay(ctx, day);
+  if (listed.length === 0 && !options.holdEmpty) return noColdData(log);
+  const work = async (held: DownloadDeps) => {
+    const fetched = await downloadHeld(held, day, listed, options, log);
+    return next ? next(held, fetched) : fetched;
+  };
+  return options.dryRun ? work(ctx) : underHold(ctx, next ? 'run' : 'download', day, work);
+}
+
+const listDay = (ctx: DownloadDeps, day: Day) => ctx.cold.list(dayPrefix(ctx.config.coldPrefix, day), ctx.signal);
+
+function noColdData(log: Log): DayOutcome {
+  log('\tNo Cold tier data! Skipping this day');
+  return { status: 'skipped', reason: 'no cold-tier data' };
 }
 
 /** What a day's download found; `selection` is undefined when the cold tier had nothing for the day. */
@@ -40,28 +70,22 @@ type Log = (message: string, level?: 'info' | 'warn' | 'detail') => void;
 /** The first few keys, for a message. */
 const examples = (keys: string[]) => keys.slice(0, EXAMPLES).join(', ') + (keys.length > EXAMPLES ? ', ...' : '');
 
-export async function downloadDay(ctx: DownloadDeps, day: Day, options: DownloadOptions = {}): Promise<DayOutcome> {
-  const name = isoDay(day);
-  const log: Log = (message, level = 'info') => ctx.emit({ type: 'log', stage: 'download', day: name, level, message });
-  log(`Reviewing --> year: ${day.year}, month: ${day.month}, day: ${day.day}`);
+async function downloadHeld(ctx: DownloadDeps, day: Day, listed: ObjectInfo[], options: DownloadOptions, log: Log): Promise<DayOutcome> {
   try {
-    return await downloadListed(ctx, day, options, log);
+    return await downloadListed(ctx, day, listed, options, log);
   } catch (err) {
     if (!(err instanceof ObjectChangedError)) throw err;
     // an export rewritten between the listing and the GET: list the day once more
     log(`\t${err.message.replace(/; run download again$/, '')}: listing the day again`, 'warn');
-    return downloadListed(ctx, day, options, log);
+    return downloadListed(ctx, day, await listDay(ctx, day), options, log);
   }
 }
 
-async function downloadListed(ctx: DownloadDeps, day: Day, options: DownloadOptions, log: Log): Promise<DayOutcome> {
+async function downloadListed(ctx: DownloadDeps, day: Day, listed: ObjectInfo[], options: DownloadOptions, log: Log): Promise<DayOutcome> {
   const { config } = ctx;
-  const plan = await planDay(ctx, day, options);
+  const plan = await planDay(ctx, day, listed, options);
   const { selection } = plan;
-  if (!selection) {
-    log('\tNo Cold tier data! Skipping this day');
-    return { status: 'skipped', reason: 'no cold-tier data' };
-  }
+  if (!selection) return noColdData(log);
   const bytes = selection.selected.reduce((n, o) => n + o.size, 0);
   const newSeries = new Set(selection.selected.map((o) => o.seriesId));
   if (plan.previousIds.length > 0) log(`\t# of timeseries previously processed: ${plan.previousIds.length}`);
@@ -114,11 +138,10 @@ function reportSkipped(selection: Selection, log: Log, routine: 'info' | 'detail
 }
 
 /** Lists the day, reads the ledger (adopting an original-written destination) and selects what is new. */
-async function planDay(ctx: DownloadDeps, day: Day, options: DownloadOptions): Promise<DayPlan> {
+export async function planDay(ctx: DownloadDeps, day: Day, listed: ObjectInfo[], options: DownloadOptions): Promise<DayPlan> {
   const { config, cold, dest, signal } = ctx;
-  const listed = await cold.list(dayPrefix(config.coldPrefix, day), signal);
   if (listed.length === 0) return { previousIds: [] };
-  const commit = await DayCommit.open(dest, config, day, signal);
+  const commit = await DayCommit.open(dest, config, day, commitOptions(ctx));
   const previousIds = commit.previousIds ?? [];
   if (commit.writtenByOriginal) {
     ctx.emit({ type: 'log', stage: 'download', day: isoDay(day), level: 'info', message: '\tdestination written by the original tool: finding which objects it merged' });

@@ -1,8 +1,12 @@
+import { setMaxListeners } from 'node:events';
 import { errorMessage, FatalError } from '../shared/errors.js';
 import type { CommandSummary, DayOutcome, Stage } from '../shared/events.js';
 import { mapLimit } from '../shared/limit.js';
 import { isoDay, type Day } from '../partition/day.js';
-import type { RunContext } from './deps.js';
+import { inShard } from '../partition/shards.js';
+import type { CommitOptions } from '../destination/day-commit.js';
+import { BusyDay } from '../destination/day-lease.js';
+import type { Guarded, RunContext } from './deps.js';
 
 /**
  * A day's failure is reported and the run goes on; a FatalError or a stop
@@ -19,14 +23,14 @@ function isDayFailure(err: unknown, signal: AbortSignal): boolean {
  * a stop signal starts no further day.
  */
 export async function forEachDay(ctx: RunContext, stage: Stage, days: Day[], parallel: number, work: (day: Day) => Promise<DayOutcome>): Promise<CommandSummary> {
-  const summary: CommandSummary = { done: [], skipped: [], failed: [] };
+  const summary: CommandSummary = { done: [], skipped: [], busy: [], failed: [] };
   await mapLimit(days, parallel, async (day) => {
     ctx.signal.throwIfAborted();
     const t0 = Date.now();
     const name = isoDay(day);
     try {
       const outcome = await work(day);
-      (outcome.status === 'done' ? summary.done : summary.skipped).push(name);
+      (outcome.status === 'done' ? summary.done : outcome.status === 'busy' ? summary.busy : summary.skipped).push(name);
       ctx.emit({ type: 'day-end', stage, day: name, seconds: (Date.now() - t0) / 1000, ...outcome });
     } catch (err) {
       if (!isDayFailure(err, ctx.signal)) throw err;
@@ -46,3 +50,44 @@ function describeFailure(err: unknown): string {
 }
 
 export const seconds = (t0: number) => Math.round((Date.now() - t0) / 1000);
+
+/**
+ * Runs a day's work under the destination's guard: a day another run holds
+ * is `busy` (named, not a failure); the work gets a signal that also stops
+ * it if the day's lease is lost, and the lease is released when it ends.
+ */
+export async function underHold<D extends Guarded & RunContext>(deps: D, stage: Stage, day: Day, work: (held: D) => Promise<DayOutcome>): Promise<DayOutcome> {
+  const hold = await deps.guard.take(day);
+  if (hold instanceof BusyDay) {
+    deps.emit({ type: 'log', stage, day: isoDay(day), level: 'info', message: `\t${hold.reason}; skipped (not a failure: that run does the day)` });
+    return { status: 'busy', reason: hold.reason };
+  }
+  const signal = AbortSignal.any([deps.signal, hold.signal]);
+  setMaxListeners(0, signal); // one listener per request in flight, as on the run's signal
+  let outcome: DayOutcome;
+  try {
+    outcome = await work({ ...deps, signal, hold });
+  } catch (err) {
+    hold.stop();
+    if (hold.signal.aborted) throw hold.signal.reason;
+    if (!deps.signal.aborted) await hold.release().catch(() => undefined);
+    throw err;
+  }
+  await hold.release();
+  return outcome;
+}
+
+/** How DayCommit is to write for this day: conditionally where the guard allows, and only while the day is still held. */
+export function commitOptions(ctx: Guarded & RunContext): CommitOptions {
+  const { guard, hold, signal } = ctx;
+  return { signal, conditional: guard.conditional, orphanMinAgeMs: guard.orphanMinAgeMs, confirm: hold && (() => hold.confirm()) };
+}
+
+/** The days of `days` dealt to the run's shard, said in one line when sharded. */
+export function shardDays(ctx: Guarded & RunContext, stage: Stage, days: Day[]): Day[] {
+  const { shard } = ctx;
+  if (!shard) return days;
+  const mine = days.filter((d) => inShard(d, shard));
+  ctx.emit({ type: 'log', stage, level: 'info', message: `shard ${shard.index}/${shard.count}: ${mine.length} of ${days.length} days` });
+  return mine;
+}

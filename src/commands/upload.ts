@@ -8,17 +8,17 @@ import type { CommandSummary, DayOutcome } from '../shared/events.js';
 import { readBatch } from '../workdir/hand-off.js';
 import { BATCH_FILE, listDayFolders, mergedDayDir, rawDayDir } from '../workdir/layout.js';
 import type { UploadDeps } from './deps.js';
-import { forEachDay, seconds } from './for-each-day.js';
+import { commitOptions, forEachDay, seconds, shardDays, underHold } from './for-each-day.js';
 
 export async function upload(deps: UploadDeps): Promise<CommandSummary> {
   deps.emit({ type: 'log', stage: 'upload', level: 'info', message: 'Started uploading re-partitioned AVRO data files and index file for each day' });
-  const days = await listDayFolders(deps.config.mergedDir);
-  return forEachDay(deps, 'upload', days, 2, (day) => uploadDay(deps, day));
+  const days = shardDays(deps, 'upload', await listDayFolders(deps.config.mergedDir));
+  return forEachDay(deps, 'upload', days, 2, (day) => underHold(deps, 'upload', day, (held) => uploadDay(held, day)));
 }
 
 /**
  * Uploads a merged day and commits it (see DayCommit for the protocol), then
- * removes the day's local folders.
+ * removes the day's local folders. The caller holds the day (underHold).
  */
 export async function uploadDay(deps: UploadDeps, day: Day): Promise<DayOutcome> {
   const { config, emit } = deps;
@@ -30,7 +30,7 @@ export async function uploadDay(deps: UploadDeps, day: Day): Promise<DayOutcome>
     return { status: 'skipped', reason: 'merge incomplete' };
   }
   const t0 = Date.now();
-  const commit = await DayCommit.open(deps.dest, config, day, deps.signal);
+  const commit = await DayCommit.open(deps.dest, config, day, commitOptions(deps));
   commit.assertAdopted();
   const committed = commit.isCommitted(batch.file);
   if (!committed) {

@@ -34,8 +34,13 @@ export interface Config {
   sse?: ServerSideEncryption;
   sseKmsKeyId?: string;
   timeouts: Timeouts;
+  /** Whether to probe for, require, or never use conditional writes in the destination (leases, conditional commits). */
+  conditionalWrites: ConditionalWrites;
   concurrency: number;
 }
+
+export type ConditionalWrites = 'auto' | 'required' | 'off';
+const CONDITIONAL_WRITES: readonly ConditionalWrites[] = ['auto', 'required', 'off'];
 
 export type ServerSideEncryption = 'AES256' | 'aws:kms' | 'aws:kms:dsse';
 const SSE_VALUES: readonly string[] = ['AES256', 'aws:kms', 'aws:kms:dsse'];
@@ -144,6 +149,9 @@ export function resolveConfig(file: string, doc: unknown, flags: ConfigFlags, ne
   const sseKmsKeyId = str('aws.sse_kms_key_id');
   if (sseKmsKeyId !== undefined && !sse?.startsWith('aws:kms')) problems.push(`aws.sse_kms_key_id: set aws.sse to aws:kms (or aws:kms:dsse) to use a KMS key`);
 
+  const conditionalWrites = str('aws.conditional_writes') ?? def('aws.conditional_writes');
+  if (!CONDITIONAL_WRITES.includes(conditionalWrites as ConditionalWrites)) problems.push(`aws.conditional_writes: '${conditionalWrites}' is not one of ${CONDITIONAL_WRITES.join(', ')}`);
+
   const profile = flags.profile ?? str('credentials.profile');
   const config: Config = {
     configFile: file,
@@ -169,6 +177,7 @@ export function resolveConfig(file: string, doc: unknown, flags: ConfigFlags, ne
     sse: sse as ServerSideEncryption | undefined,
     sseKmsKeyId,
     timeouts,
+    conditionalWrites: conditionalWrites as ConditionalWrites,
     concurrency,
   };
   if (config.rawDir === config.mergedDir) problems.push(`local_dirs: raw and merged folders must differ (both '${config.rawDir}')`);

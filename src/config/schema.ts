@@ -32,6 +32,13 @@ export const KEYS = [
   { path: 'aws.sse_kms_key_id', flat: [], meaning: 'the KMS key (id, ARN or alias) for aws.sse aws:kms; unset: the AWS managed key' },
   { path: 'aws.first_byte_timeout', flat: [], default: 60, meaning: 'seconds a request may wait for the first byte of its answer (its body sent) before it is retried' },
   { path: 'aws.idle_timeout', flat: [], default: 30, meaning: 'seconds a connection may stay silent during a transfer before the request is retried' },
+  {
+    path: 'aws.conditional_writes',
+    flat: [],
+    default: 'auto',
+    meaning:
+      'auto: probe the destination once per run for conditional writes (If-None-Match, If-Match) and use per-day leases and conditional commits where it honours them, else warn and keep single-host guarantees; required: fail where they are not honoured; off: never probe, single host',
+  },
   { path: 'concurrency', flat: [], default: 16, meaning: 'parallel S3 transfers (memory: about concurrency x 8 MiB at most while uploading)' },
 ] as const satisfies readonly KeyDef[];
 

@@ -1,9 +1,10 @@
 /** The original's `timeseries.txt`: newline-separated series ids already processed for a day. */
 import type { ObjectStore } from '../store/object-store.js';
 
-export async function readIndex(store: ObjectStore, key: string, signal?: AbortSignal): Promise<string[] | undefined> {
-  const body = await store.getBuffer(key, signal);
-  return body === undefined ? undefined : parseIndex(body.toString('utf8'));
+/** The index's series ids and its ETag; undefined if the day has none. */
+export async function readIndex(store: ObjectStore, key: string, signal?: AbortSignal): Promise<{ ids: string[]; etag: string } | undefined> {
+  const read = await store.read(key, signal);
+  return read && { ids: parseIndex(read.body.toString('utf8')), etag: read.etag };
 }
 
 export function parseIndex(text: string): string[] {

@@ -21,11 +21,15 @@ export const FORMAT_VERSION = 1;
 
 export const LEDGER_FILE = 'ledger.json';
 export const INDEX_FILE = 'timeseries.txt';
+export const LEASE_FILE = 'lease.json';
 
 export const dataDayPrefix = (layout: DestinationLayout, day: Day) => dayPrefix(layout.dataPrefix, day);
 export const dataKey = (layout: DestinationLayout, day: Day, file: string) => `${dataDayPrefix(layout, day)}${file}`;
 export const ledgerKey = (layout: DestinationLayout, day: Day) => `${dayPrefix(layout.indexPrefix, day)}${LEDGER_FILE}`;
 export const indexKey = (layout: DestinationLayout, day: Day) => `${dayPrefix(layout.indexPrefix, day)}${INDEX_FILE}`;
+export const leaseKey = (layout: DestinationLayout, day: Day) => `${dayPrefix(layout.indexPrefix, day)}${LEASE_FILE}`;
+/** Where the conditional-write probe writes (and deletes) its scratch object: one key per run. */
+export const probeKey = (layout: DestinationLayout, runId: string) => `${layout.indexPrefix}conditional-write-probe-${runId}.tmp`;
 
 /** `merged_series_v<format>-<hash of the inputs><extension>` (hash: batchHash): a retried upload lands on the same name. */
 export function mergedFileName(hash: string, extension: string): string {

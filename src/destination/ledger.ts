@@ -1,7 +1,7 @@
 import { isoDay, type Day } from '../partition/day.js';
 import { DayError } from '../shared/errors.js';
 import { arrayOf, boolean, checkShape, count, literal, object, optional, ShapeError, string, type Shape } from '../shared/json-shape.js';
-import type { ObjectInfo, ObjectStore } from '../store/object-store.js';
+import type { ObjectInfo, ObjectStore, PutCondition } from '../store/object-store.js';
 
 /**
  * The per-day ledger kept in the destination beside timeseries.txt: every
@@ -49,11 +49,20 @@ export function emptyLedger(day: Day): Ledger {
   return { version: 1, day: isoDay(day), batches: [] };
 }
 
+/** A ledger as read, with the ETag a conditional commit names. */
+export interface LedgerRead {
+  ledger: Ledger;
+  etag: string;
+}
+
 /** The ledger at `key`, checked field by field; undefined if the day has none. */
-export async function readLedger(store: ObjectStore, key: string, signal?: AbortSignal): Promise<Ledger | undefined> {
-  const body = await store.getBuffer(key, signal);
-  if (body === undefined) return undefined;
-  const where = `s3://${store.name}/${key}`;
+export async function readLedger(store: ObjectStore, key: string, signal?: AbortSignal): Promise<LedgerRead | undefined> {
+  const read = await store.read(key, signal);
+  if (read === undefined) return undefined;
+  return { ledger: parseLedger(read.body, `s3://${store.name}/${key}`), etag: read.etag };
+}
+
+function parseLedger(body: Buffer, where: string): Ledger {
   let doc: unknown;
   try {
     doc = JSON.parse(body.toString('utf8'));
@@ -72,8 +81,9 @@ export async function readLedger(store: ObjectStore, key: string, signal?: Abort
   }
 }
 
-export async function writeLedger(store: ObjectStore, key: string, ledger: Ledger, signal?: AbortSignal): Promise<void> {
-  await store.put(key, `${JSON.stringify(ledger, null, 1)}\n`, { contentType: 'application/json' }, signal);
+/** Writes the ledger, under `condition` when given (a conditional commit); returns its new ETag. */
+export async function writeLedger(store: ObjectStore, key: string, ledger: Ledger, condition: PutCondition, signal?: AbortSignal): Promise<string> {
+  return (await store.put(key, `${JSON.stringify(ledger, null, 1)}\n`, { contentType: 'application/json', ...condition }, signal)).etag;
 }
 
 /** The objects skipped as bad, by key (the latest skip of a key counts). */

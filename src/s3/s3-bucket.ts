@@ -14,7 +14,7 @@ import {
 import { permanentFault, retryClass } from '../shared/aws-errors.js';
 import { checksumOf } from '../shared/checksums.js';
 import { createRetryPolicy, DEFAULT_TIMEOUTS, type RetryPolicy, type Timeouts } from '../shared/retry-policy.js';
-import { ObjectArchivedError, ObjectChangedError, ObjectGoneError, PreconditionFailedError, type Downloaded, type ObjectInfo, type ObjectStore, type PutOptions } from '../store/object-store.js';
+import { ObjectArchivedError, ObjectChangedError, ObjectGoneError, PreconditionFailedError, type ConditionalSupport, type Downloaded, type ObjectInfo, type ObjectStore, type PutOptions, type StoredObject } from '../store/object-store.js';
 import { ContentChecker, fromSdkOutput, MismatchError, type IntegrityHeaders } from './content-check.js';
 import { FastGet } from './fast-get.js';
 import { abortUploads, fileDigests, PART_SIZE, uploadParts, type ServerSideEncryptionSettings } from './multipart-upload.js';
@@ -52,6 +52,8 @@ export interface S3BucketOptions {
  */
 export class S3Bucket implements ObjectStore {
   private fastGet: Promise<FastGet | undefined> | undefined;
+  /** How If-Match is sent on PUT: quoted, as HTTP and AWS have it, unless the probe found the store wants it bare. */
+  private ifMatchQuoted = true;
 
   private readonly retry: RetryPolicy;
   private readonly downloadSockets: number;
@@ -108,28 +110,65 @@ export class S3Bucket implements ObjectStore {
     );
   }
 
-  async head(key: string, signal?: AbortSignal): Promise<ObjectInfo | undefined> {
+  async head(key: string, signal?: AbortSignal): Promise<(ObjectInfo & { lastModified?: Date }) | undefined> {
     return this.call(
       'HeadObject',
       key,
       async () => {
         const r = await orMissing(this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key }), { abortSignal: signal }));
-        return r && { key, size: r.ContentLength ?? 0, etag: unquote(r.ETag) };
+        return r && { key, size: r.ContentLength ?? 0, etag: unquote(r.ETag), ...(r.LastModified ? { lastModified: r.LastModified } : {}) };
       },
       signal,
     );
   }
 
   async getBuffer(key: string, signal?: AbortSignal): Promise<Buffer | undefined> {
+    return (await this.read(key, signal))?.body;
+  }
+
+  async read(key: string, signal?: AbortSignal): Promise<StoredObject | undefined> {
     return this.call(
       'GetObject',
       key,
       async () => {
         const r = await orMissing(this.client.send(new GetObjectCommand({ Bucket: this.name, Key: key }), { abortSignal: signal }));
-        return r && Buffer.from(await r.Body!.transformToByteArray());
+        return r && { body: Buffer.from(await r.Body!.transformToByteArray()), etag: unquote(r.ETag) };
       },
       signal,
     );
+  }
+
+  /**
+   * Create, create again (must fail), update on a wrong ETag (must fail),
+   * update on the right one, quoted as HTTP has it and, where that fails,
+   * unquoted: Ceph RGW 16.2 compares If-Match on PUT with the bare ETag.
+   */
+  async probeConditionalWrites(scratchKey: string, signal?: AbortSignal): Promise<ConditionalSupport> {
+    const refused = (p: Promise<unknown>) =>
+      p.then(
+        () => false,
+        (err: unknown) => {
+          if (err instanceof PreconditionFailedError) return true;
+          throw err;
+        },
+      );
+    const etag = async () => (await this.head(scratchKey, signal))?.etag;
+    // a put refused after a retry may have landed on its first attempt: whether it did shows in the ETag
+    const updated = async (before: string | undefined, body: string) => !(await refused(this.put(scratchKey, body, { ifMatch: before ?? '' }, signal))) || (await etag()) !== before;
+    try {
+      // the key is this run's alone: a refusal here is the store honouring the condition on a retried create
+      await refused(this.put(scratchKey, 'probe 1', { ifNoneMatch: '*' }, signal));
+      const createIfAbsent = await refused(this.put(scratchKey, 'probe 2', { ifNoneMatch: '*' }, signal));
+      const wrongRefused = await refused(this.put(scratchKey, 'probe 3', { ifMatch: '0'.repeat(32) }, signal));
+      if (!wrongRefused) return { createIfAbsent, updateIfMatch: false };
+      if (await updated(await etag(), 'probe 4')) return { createIfAbsent, updateIfMatch: true };
+      this.ifMatchQuoted = false;
+      if (await updated(await etag(), 'probe 5')) return { createIfAbsent, updateIfMatch: true };
+      this.ifMatchQuoted = true;
+      return { createIfAbsent, updateIfMatch: false };
+    } finally {
+      await this.deleteKeys([scratchKey], signal).catch(() => undefined);
+    }
   }
 
   async getStream(key: string, signal?: AbortSignal): Promise<Readable> {
@@ -229,7 +268,7 @@ export class S3Bucket implements ObjectStore {
               // S3 checks it on receipt (stores that ignore checksums ignore it)
               ChecksumCRC32: crc32,
               IfNoneMatch: ifNoneMatch,
-              IfMatch: ifMatch === undefined ? undefined : `"${ifMatch}"`,
+              IfMatch: ifMatch === undefined ? undefined : this.ifMatchQuoted ? `"${ifMatch}"` : ifMatch,
               ...this.sse,
             }),
             { abortSignal: signal },

@@ -1,6 +1,7 @@
 /** What the commands report; only src/cli turns these into text. */
-export type Stage = 'download' | 'merge' | 'upload' | 'run';
-export type DayStatus = 'done' | 'skipped' | 'failed';
+export type Stage = 'download' | 'merge' | 'upload' | 'run' | 'plan';
+/** busy: another run holds the day's lease; not a failure. */
+export type DayStatus = 'done' | 'skipped' | 'busy' | 'failed';
 
 export type ProgressEvent =
   | { type: 'log'; stage: Stage; day?: string; level: 'info' | 'warn' | 'detail'; message: string }
@@ -23,6 +24,7 @@ export type ProgressEvent =
       stage: Stage;
       done: number;
       skipped: number;
+      busy: number;
       failed: number;
       seconds: number;
       failedDays: { day: string; error: string }[];
@@ -46,5 +48,6 @@ export interface DayOutcome {
 export interface CommandSummary {
   done: string[];
   skipped: string[];
+  busy: string[];
   failed: { day: string; error: string }[];
 }
