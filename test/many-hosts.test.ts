@@ -292,6 +292,18 @@ describe('shards', () => {
     assert.deepEqual(recordSet(await world.destinationRecords()), recordSet(recordsOf(objects)));
   });
 
+  it('a shard over many days calls ListTimeSeries once for the run, not once per day', async () => {
+    await world.writeConfig({ timeseries_type: 'ASSOCIATED' });
+    const late = (await Promise.all(range(12).days.map((d, i) => (i % 4 === 1 ? lateExport(series, d, 7) : Promise.resolve([]))))).flat();
+    await world.put(late);
+    world.sitewise.requests.length = 0;
+    const r = await world.cli(['run', ...range(12).args, '--shard', '1/4', '--work-dir', path.join(scratch, 'sitewise')]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /run: 3 days done/);
+    assert.equal(world.sitewise.requests.length, 1, JSON.stringify(world.sitewise.requests));
+    await world.writeConfig({ timeseries_type: 'ALL' });
+  });
+
   it('a bad shard is a usage error naming the flag or the variable', async () => {
     const cases: [string[], Record<string, string>, RegExp][] = [
       [['--shard', '4/4'], {}, /--shard: '4\/4' must be INDEX\/COUNT with 0 <= INDEX < COUNT/],
