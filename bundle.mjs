@@ -7,7 +7,7 @@ const common = {
   platform: 'node',
   target: 'node20',
   outdir: 'dist/bin',
-  external: ['snappy', 'avsc', '@aws-sdk/*', '@smithy/*'],
+  external: ['snappy', 'avsc', '@aws-sdk/*', '@smithy/*', 'parquet-wasm', 'apache-arrow'],
   logLevel: 'warning',
 };
 // CommonJS has no import.meta: the bundles get the file's URL from __filename.
@@ -35,7 +35,7 @@ chmodSync('dist/bin/sitewise-repartition.cjs', 0o755);
 await build({
   ...common,
   entryPoints: { 'block-worker': 'src/avro/block-worker.ts', 'read-ahead-worker': 'src/avro/read-ahead-worker.ts' },
-  external: ['snappy', 'avsc'],
+  external: ['snappy', 'avsc', 'parquet-wasm', 'apache-arrow'],
   splitting: true,
   format: 'esm',
   chunkNames: '[name]-[hash]',

@@ -12,7 +12,7 @@
  * step before it wrote.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -48,6 +48,47 @@ interface Measure {
 }
 
 /** The run with the median time, carrying every run's time; peak RSS is the highest seen. */
+/**
+ * What three queries must read of a Parquet file: the column chunks they
+ * use, of the row groups whose footer statistics can match (as an engine
+ * skips the rest), and DuckDB's time for each on the file. An Avro file is
+ * read whole by any query.
+ */
+async function queryCosts(file: string, seriesId: string, day: Day): Promise<{ name: string; bytes: number; ms: number }[]> {
+  const { DuckDBInstance } = await import('@duckdb/node-api');
+  const db = await (await DuckDBInstance.create(':memory:')).connect();
+  const meta = (await db.runAndReadAll(`select row_group_id, path_in_schema, stats_min_value, stats_max_value, total_compressed_size from parquet_metadata('${file}')`)).getRowObjects() as {
+    row_group_id: bigint;
+    path_in_schema: string;
+    stats_min_value: string | null;
+    stats_max_value: string | null;
+    total_compressed_size: bigint;
+  }[];
+  const start = Date.UTC(day.year, day.month - 1, day.day) / 1000 + 12 * 3600;
+  const groupsWhere = (column: string, keep: (min: string, max: string) => boolean) =>
+    new Set(meta.filter((m) => m.path_in_schema === column && keep(m.stats_min_value ?? '', m.stats_max_value ?? '')).map((m) => m.row_group_id));
+  const bytesOf = (groups: Set<bigint>, columns?: string[]) =>
+    meta.filter((m) => groups.has(m.row_group_id) && (!columns || columns.includes(m.path_in_schema))).reduce((n, m) => n + Number(m.total_compressed_size), 0);
+  const all = new Set(meta.map((m) => m.row_group_id));
+  const cases = [
+    { name: 'one series for the day (every column)', sql: `select * from '${file}' where seriesId = '${seriesId}'`, bytes: bytesOf(groupsWhere('seriesId', (min, max) => min <= seriesId && seriesId <= max)) },
+    {
+      name: 'every series for one hour (every column)',
+      sql: `select * from '${file}' where timeInSeconds between ${start} and ${start + 3599}`,
+      bytes: bytesOf(groupsWhere('timeInSeconds', (min, max) => Number(min) <= start + 3599 && Number(max) >= start)),
+    },
+    { name: 'average doubleValue per series for the day', sql: `select seriesId, avg(doubleValue) from '${file}' group by seriesId`, bytes: bytesOf(all, ['seriesId', 'doubleValue']) },
+  ];
+  const out = [];
+  for (const c of cases) {
+    const t0 = process.hrtime.bigint();
+    await db.runAndReadAll(c.sql);
+    out.push({ name: c.name, bytes: c.bytes, ms: Number(process.hrtime.bigint() - t0) / 1e6 });
+  }
+  db.closeSync();
+  return out;
+}
+
 function median(measures: Measure[]): Measure {
   const sorted = [...measures].sort((a, b) => a.seconds - b.seconds);
   const mid = sorted[Math.floor((sorted.length - 1) / 2)]!;
@@ -219,6 +260,28 @@ try {
   const checked = await cli('merge', '--crc-check');
   check('merge --crc-check', checked);
   results.push({ stage: 'merge --crc-check (once)', m: checked, ratio: vsCat(checked) });
+  // Parquet: the same day merged to Parquet, its size against the Avro file, and what three queries must read of each
+  await rm(path.join(world.workDir, 'merged'), { recursive: true, force: true });
+  check('merge', await cli('merge'));
+  // day 1's merged Avro file, against which its Parquet files are measured
+  const avroBytes = (await dirBytes(path.join(world.workDir, 'merged', dayFolderName(dayList[0]!)))).bytes;
+  const parquet: { compression: string; m: Measure; bytes: number; file: string }[] = [];
+  for (const compression of ['snappy', 'zstd']) {
+    await world.writeConfig({ timeseries_type: 'ALL', date_range: { date_start: from, date_end: to }, concurrency, output: { compression } });
+    await rm(path.join(world.workDir, 'merged'), { recursive: true, force: true });
+    const m = await cli('merge', '--output-format', 'parquet');
+    check('merge --output-format parquet', m);
+    const dir = path.join(world.workDir, 'merged', dayFolderName(dayList[0]!));
+    const file = path.join(world.dir, `bench-${compression}.parquet`);
+    await rename(path.join(dir, (await readdir(dir)).find((f) => f.endsWith('.parquet'))!), file);
+    parquet.push({ compression, m, bytes: (await stat(file)).size, file });
+    results.push({ stage: `merge to Parquet, ${compression} (once)`, m, ratio: `${(m.seconds / median(merges).seconds).toFixed(1)} x the Avro merge's time` });
+  }
+  await world.writeConfig({ timeseries_type: 'ALL', date_range: { date_start: from, date_end: to }, concurrency });
+  await rm(path.join(world.workDir, 'merged'), { recursive: true, force: true });
+  check('merge', await cli('merge'));
+  const queries = await queryCosts(parquet[0]!.file, series[0]!.id, dayList[0]!);
+
   await world.s3.resume();
   const upload = await cli('upload');
   check('upload', upload);
@@ -233,6 +296,12 @@ try {
   }
   console.log(`\nfloors: cat of the ${files.length} downloaded files into one file: ${seconds(cat)} (${(mb / cat.seconds).toFixed(1)} MB/s); ${rcloneLine}`);
   console.log(`medians of interleaved runs (download ${repeat}, cat and merge ${copyRepeat}); each run: download ${runs(download)}, merge ${runs(median(merges))}`);
+  console.log(`\nday 1 in Parquet against its Avro file (${(avroBytes / 2 ** 20).toFixed(1)} MB): ${parquet.map((p) => `${p.compression} ${(p.bytes / 2 ** 20).toFixed(1)} MB (${Math.round((100 * p.bytes) / avroBytes)} %)`).join(', ')}`);
+  console.log('\n| query (day 1) | Avro bytes read | Parquet (snappy) bytes read | share of the Avro bytes | DuckDB on the Parquet file |');
+  console.log('|---|---:|---:|---:|---:|');
+  for (const q of queries) {
+    console.log(`| ${q.name} | ${(avroBytes / 2 ** 20).toFixed(1)} MB | ${(q.bytes / 2 ** 20).toFixed(2)} MB | ${((100 * q.bytes) / avroBytes).toFixed(2)} % | ${q.ms.toFixed(0)} ms |`);
+  }
 } finally {
   await world.stop();
 }

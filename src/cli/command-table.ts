@@ -11,7 +11,8 @@ import { SINGLE_HOST, type DestinationGuard } from '../destination/guard.js';
 import { parseShard, SHARD_INDEX_ENV, type Shard } from '../partition/shards.js';
 import type { DownloadDeps, MergeDeps, RunContext, SeriesLookup, UploadDeps } from '../commands/deps.js';
 import { dayRange, type Config, type ConfigFlags, type Requirement } from '../config/load-config.js';
-import { createOutputFormat, DEFAULT_FORMAT } from '../output/formats.js';
+import { defaultOf } from '../config/schema.js';
+import { createOutputFormat, FORMAT_NAMES } from '../output/formats.js';
 import type { OutputFormat } from '../output/output-format.js';
 import type { CommandSummary, Stage } from '../shared/events.js';
 import { isUnreachable } from '../shared/aws-errors.js';
@@ -140,7 +141,7 @@ async function seriesLookup(rt: Runtime): Promise<SeriesLookup> {
 }
 
 function outputFormat(rt: Runtime): OutputFormat {
-  const format = createOutputFormat(DEFAULT_FORMAT, { checkCrc: rt.flags.crcCheck });
+  const format = createOutputFormat(rt.config.outputFormat, { checkCrc: rt.flags.crcCheck, compression: rt.config.outputCompression });
   rt.onClose(() => format.close());
   return format;
 }
@@ -217,7 +218,9 @@ async function uploadDeps(rt: Runtime): Promise<UploadDeps> {
 
 const SKIP_BAD_HELP =
   'merge the rest of a day whose objects are partly corrupt or unreadable, instead of failing it; each one left out is named, recorded in the ledger with why, and not tried again until its ETag changes';
-const withMergeOptions = (cmd: Command) => cmd.option('--crc-check', CRC_CHECK_HELP).option('--skip-bad-objects', SKIP_BAD_HELP);
+const OUTPUT_FORMAT_HELP = `avro or parquet (overrides output.format, default ${defaultOf('output.format')})`;
+const withMergeOptions = (cmd: Command) =>
+  cmd.option('--crc-check', CRC_CHECK_HELP).option('--skip-bad-objects', SKIP_BAD_HELP).addOption(new Option('--output-format <format>', OUTPUT_FORMAT_HELP).choices(FORMAT_NAMES));
 
 /** Writes the plan to stdout, a local file, or an S3 object (s3://bucket/key, where a Distributed Map's ItemReader reads it). */
 async function writePlan(rt: Runtime, json: string): Promise<void> {

@@ -6,7 +6,7 @@ import { ConfigError } from '../config/config-error.js';
 import { loadConfig } from '../config/load-config.js';
 import { retryPolicyFromEnv, type RetryPolicy } from '../shared/retry-policy.js';
 import { defaultOf } from '../config/schema.js';
-import { formatInfo, DEFAULT_FORMAT } from '../output/formats.js';
+import { formatInfo } from '../output/formats.js';
 import { DAY_COMMANDS, type CliFlags, type CommandEntry } from './command-table.js';
 import { peakRssMb } from './peak-memory.js';
 import { createRenderer } from './render.js';
@@ -122,11 +122,12 @@ Examples:
     .option('-c, --config <file>', 'config file', 'config.yml')
     .option('--table <name>', 'table name', 'sitewise_repartitioned')
     .option('--database <name>', 'database name', 'default')
+    .addOption(new Option('--output-format <format>', `the format of the merged files (overrides output.format, default ${defaultOf('output.format')})`).choices(['avro', 'parquet']))
     .addHelpText('after', '\nExample:\n  sitewise-repartition athena-ddl --table plant_data > create-table.sql\n')
-    .action(async (flags: { config: string; table: string; database: string }) => {
-      const config = await loadConfig({ config: flags.config }, ['dest-bucket'], process.env);
+    .action(async (flags: { config: string; table: string; database: string; outputFormat?: string }) => {
+      const config = await loadConfig({ config: flags.config, outputFormat: flags.outputFormat }, ['dest-bucket'], process.env);
       const { athenaDdl } = await import('../commands/athena-ddl.js');
-      process.stdout.write(athenaDdl(config, flags, formatInfo(DEFAULT_FORMAT)));
+      process.stdout.write(athenaDdl(config, flags, formatInfo(config.outputFormat)));
     });
   return program;
 }

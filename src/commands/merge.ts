@@ -96,6 +96,7 @@ async function writeMerged(deps: MergeDeps, day: Day, coldBucket: string, object
     file: `${rawDir}${path.sep}${o.file}`,
     name: inputName(coldBucket, o),
     size: o.size,
+    seriesId: o.seriesId,
     // an older manifest says nothing: its download compared MD5 ETags only
     checkContent: (o.check ?? (/^[0-9a-f]{32}$/.test(o.etag) ? 'MD5' : 'none')) === 'none',
   }));

@@ -36,8 +36,15 @@ export interface Config {
   timeouts: Timeouts;
   /** Whether to probe for, require, or never use conditional writes in the destination (leases, conditional commits). */
   conditionalWrites: ConditionalWrites;
+  /** What merge writes (output.format, --output-format). */
+  outputFormat: OutputFormatName;
+  /** Parquet's page compression. */
+  outputCompression: 'snappy' | 'zstd';
   concurrency: number;
 }
+
+export type OutputFormatName = 'avro' | 'parquet';
+const OUTPUT_FORMATS: readonly string[] = ['avro', 'parquet'];
 
 export type ConditionalWrites = 'auto' | 'required' | 'off';
 const CONDITIONAL_WRITES: readonly ConditionalWrites[] = ['auto', 'required', 'off'];
@@ -53,6 +60,7 @@ export interface ConfigFlags {
   profile?: string;
   workDir?: string;
   concurrency?: string;
+  outputFormat?: string;
 }
 
 /** What a command needs beyond the defaults. */
@@ -152,6 +160,11 @@ export function resolveConfig(file: string, doc: unknown, flags: ConfigFlags, ne
   const conditionalWrites = str('aws.conditional_writes') ?? def('aws.conditional_writes');
   if (!CONDITIONAL_WRITES.includes(conditionalWrites as ConditionalWrites)) problems.push(`aws.conditional_writes: '${conditionalWrites}' is not one of ${CONDITIONAL_WRITES.join(', ')}`);
 
+  const outputFormat = flags.outputFormat ?? str('output.format') ?? def('output.format');
+  if (!OUTPUT_FORMATS.includes(outputFormat)) problems.push(`${flags.outputFormat !== undefined ? '--output-format' : 'output.format'}: '${outputFormat}' is not one of ${OUTPUT_FORMATS.join(', ')}`);
+  const outputCompression = str('output.compression') ?? def('output.compression');
+  if (!['snappy', 'zstd'].includes(outputCompression)) problems.push(`output.compression: '${outputCompression}' is not one of snappy, zstd`);
+
   const profile = flags.profile ?? str('credentials.profile');
   const config: Config = {
     configFile: file,
@@ -178,6 +191,8 @@ export function resolveConfig(file: string, doc: unknown, flags: ConfigFlags, ne
     sseKmsKeyId,
     timeouts,
     conditionalWrites: conditionalWrites as ConditionalWrites,
+    outputFormat: outputFormat as OutputFormatName,
+    outputCompression: outputCompression as 'snappy' | 'zstd',
     concurrency,
   };
   if (config.rawDir === config.mergedDir) problems.push(`local_dirs: raw and merged folders must differ (both '${config.rawDir}')`);

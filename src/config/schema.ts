@@ -39,6 +39,8 @@ export const KEYS = [
     meaning:
       'auto: probe the destination once per run for conditional writes (If-None-Match, If-Match) and use per-day leases and conditional commits where it honours them, else warn and keep single-host guarantees; required: fail where they are not honoured; off: never probe, single host',
   },
+  { path: 'output.format', flat: [], default: 'avro', meaning: 'avro (one snappy Avro file a day, as the original wrote) or parquet (sorted by seriesId and time, row-group statistics: a query on one series reads a small part of the day)' },
+  { path: 'output.compression', flat: [], default: 'snappy', meaning: 'Parquet page compression: snappy or zstd (Avro output keeps the inputs\' snappy blocks)' },
   { path: 'concurrency', flat: [], default: 16, meaning: 'parallel S3 transfers (memory: about concurrency x 8 MiB at most while uploading)' },
 ] as const satisfies readonly KeyDef[];
 

@@ -1,18 +1,22 @@
 /** The output formats by name: where a new format is added. */
 import { AVRO, avroOutput } from './avro-output.js';
 import type { FormatInfo, OutputFormat } from './output-format.js';
+import { PARQUET, parquetOutput, type ParquetCompression } from './parquet-output.js';
 
 export interface FormatOptions {
-  /** Check every input block's CRC while merging. */
+  /** Check every input block's CRC while merging (Avro; Parquet decodes, and so checks, every block). */
   checkCrc?: boolean;
+  /** Parquet's page compression. */
+  compression?: ParquetCompression;
 }
 
 const FORMATS = {
   avro: { info: AVRO, create: avroOutput },
+  parquet: { info: PARQUET, create: parquetOutput },
 } as const satisfies Record<string, { info: FormatInfo; create: (options: FormatOptions) => OutputFormat }>;
 
 export type FormatName = keyof typeof FORMATS;
-export const DEFAULT_FORMAT: FormatName = 'avro';
+export const FORMAT_NAMES = Object.keys(FORMATS) as FormatName[];
 
 export function formatInfo(name: FormatName): FormatInfo {
   return FORMATS[name].info;

@@ -11,6 +11,8 @@ export interface DayInput {
   name: string;
   /** Its size as downloaded. */
   size: number;
+  /** The series whose export it is (from its key): formats that order rows by series group inputs by it. */
+  seriesId?: string;
   /** Its download had no content check (no checksum returned, an ETag that is not an MD5): the format checks its content before using it. */
   checkContent?: boolean;
 }

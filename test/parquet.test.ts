@@ -1,0 +1,171 @@
+/**
+ * Parquet output, read back by an independent reader: DuckDB
+ * (@duckdb/node-api) reads every Parquet file these tests make, and the tests
+ * check its records, their order, the row groups' statistics and a query by
+ * series against the generated inputs.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { athenaDdl } from '../src/commands/athena-ddl.js';
+import { loadConfig } from '../src/config/load-config.js';
+import { PARQUET, ROW_GROUP_ROWS } from '../src/output/parquet-output.js';
+import { generateDay, makeSeries, recordKey, type ColdObject, type RawDatum } from './support/generate-cold-tier.js';
+import { recordSet, recordsOf, startWorld, type World } from './support/harness.js';
+
+const golden = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/golden');
+const DAYS = ['--from', '2024-03-01', '--to', '2024-03-02'];
+const DAY1 = { year: 2024, month: 3, day: 1 };
+const DAY2 = { year: 2024, month: 3, day: 2 };
+
+type Row = Record<string, unknown>;
+
+/** A DuckDB row as the generator's RawDatum (BIGINTs come back as bigint). */
+function datum(row: Row): RawDatum {
+  const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+  return {
+    seriesId: row.seriesId as string,
+    timeInSeconds: Number(row.timeInSeconds),
+    offsetInNanos: Number(row.offsetInNanos),
+    quality: row.quality as string,
+    doubleValue: (row.doubleValue as number | null) ?? null,
+    stringValue: (row.stringValue as string | null) ?? null,
+    integerValue: (row.integerValue as number | null) ?? null,
+    booleanValue: (row.booleanValue as boolean | null) ?? null,
+    jsonValue: (row.jsonValue as string | null) ?? null,
+    recordVersion: n(row.recordVersion),
+  };
+}
+
+describe('Parquet output', () => {
+  const series = makeSeries({ associated: 36, disassociated: 4 }, 71);
+  let world: World;
+  let scratch: string;
+  let db: DuckDBConnection;
+  let objects: ColdObject[];
+  before(async () => {
+    world = await startWorld(series);
+    scratch = await mkdtemp(path.join(os.tmpdir(), 'parquet-'));
+    db = await (await DuckDBInstance.create(':memory:')).connect();
+    // day 1 is large enough for several row groups; day 2 is small
+    objects = [...(await generateDay(series, DAY1, { recordsPerFile: 1000 })), ...(await generateDay(series, DAY2, { exports: [0, 1], recordsPerFile: 30 }))];
+    await world.put(objects);
+  });
+  after(async () => {
+    db?.closeSync();
+    await world?.stop();
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  /** The day's Parquet files, fetched to local files for DuckDB. */
+  async function parquetFiles(day: { day: number }): Promise<string[]> {
+    const keys = (await world.list(world.dest, `consolidated/startYear=2024/startMonth=3/startDay=${day.day}/`)).map((o) => o.key);
+    assert.ok(keys.length > 0 && keys.every((k) => /\/merged_series_v1-[0-9a-f]{24}\.parquet$/.test(k)), keys.join(', '));
+    return Promise.all(
+      keys.map(async (k, i) => {
+        const file = path.join(scratch, `${day.day}-${i}-${path.basename(k)}`);
+        await writeFile(file, await world.get(world.dest, k));
+        return file;
+      }),
+    );
+  }
+  const rows = async (sql: string): Promise<Row[]> => (await db.runAndReadAll(sql)).getRowObjects();
+  const list = (files: string[]) => `[${files.map((f) => `'${f}'`).join(', ')}]`;
+
+  it('run writes one Parquet file a day under the same keys; DuckDB reads back exactly the inputs, ordered by series and time, with row-group statistics', async () => {
+    await world.writeConfig({ timeseries_type: 'ALL', output: { format: 'parquet', compression: 'zstd' } });
+    const r = await world.cli(['run', ...DAYS]);
+    assert.equal(r.code, 0, r.stderr);
+    for (const day of [DAY1, DAY2]) {
+      const files = await parquetFiles(day);
+      assert.equal(files.length, 1);
+      const got = await rows(`select * from read_parquet(${list(files)}, file_row_number = true) order by file_row_number`);
+      const inputs = objects.filter((o) => o.key.includes(`startDay=${day.day}/`));
+      assert.deepEqual(recordSet(got.map(datum)), recordSet(recordsOf(inputs)), `day ${day.day}: the multiset of records`);
+      // the file's own order: seriesId, then timeInSeconds, then offsetInNanos
+      const order = got.map((row) => [row.seriesId as string, Number(row.timeInSeconds as bigint), Number(row.offsetInNanos as bigint)] as const);
+      for (let i = 1; i < order.length; i++) {
+        const [a, b] = [order[i - 1]!, order[i]!];
+        assert.ok(a[0] < b[0] || (a[0] === b[0] && (a[1] < b[1] || (a[1] === b[1] && a[2] <= b[2]))), `row ${i} is out of order: ${JSON.stringify(a)} then ${JSON.stringify(b)}`);
+      }
+    }
+    // row groups: bounded, compressed as configured, with min/max on seriesId and the time columns
+    const [big] = await parquetFiles(DAY1);
+    const meta = await rows(`select row_group_id, row_group_num_rows, path_in_schema, stats_min_value, stats_max_value, compression from parquet_metadata('${big}')`);
+    const groups = new Set(meta.map((m) => m.row_group_id));
+    assert.ok(groups.size >= 2, `${groups.size} row groups`);
+    assert.ok(meta.every((m) => Number(m.row_group_num_rows as bigint) <= ROW_GROUP_ROWS));
+    assert.ok(meta.every((m) => m.compression === 'ZSTD'));
+    for (const column of ['seriesId', 'timeInSeconds', 'offsetInNanos']) {
+      assert.ok(meta.filter((m) => m.path_in_schema === column).every((m) => m.stats_min_value !== null && m.stats_max_value !== null), `${column} has statistics in every row group`);
+    }
+    // sorted by series: the row groups' seriesId ranges follow one another, so an engine skips the others
+    const ranges = meta.filter((m) => m.path_in_schema === 'seriesId').sort((a, b) => Number(a.row_group_id) - Number(b.row_group_id));
+    // (parquet-rs keeps 64 bytes of a string bound, the last one raised in a max: compared on 63)
+    const bounds = ranges.map((m) => [(m.stats_min_value as string).slice(0, 63), (m.stats_max_value as string).slice(0, 63)]);
+    for (let i = 1; i < bounds.length; i++) assert.ok(bounds[i - 1]![1]! <= bounds[i]![0]!, JSON.stringify(bounds));
+    // nullable unions are optional columns, the others required
+    const schema = await rows(`select name, repetition_type from parquet_schema('${big}') where name <> 'duckdb_schema' and name <> 'arrow_schema' and num_children is null`);
+    assert.deepEqual(
+      Object.fromEntries(schema.map((s) => [s.name, s.repetition_type])),
+      { seriesId: 'REQUIRED', timeInSeconds: 'REQUIRED', offsetInNanos: 'REQUIRED', quality: 'REQUIRED', doubleValue: 'OPTIONAL', stringValue: 'OPTIONAL', integerValue: 'OPTIONAL', booleanValue: 'OPTIONAL', jsonValue: 'OPTIONAL', recordVersion: 'OPTIONAL' },
+    );
+  });
+
+  it('a query by seriesId returns exactly that series\' records', async () => {
+    const files = await parquetFiles(DAY1);
+    for (const s of [series[0]!, series[17]!, series[39]!]) {
+      const got = await rows(`select * from read_parquet(${list(files)}) where seriesId = '${s.id}'`);
+      const want = recordsOf(objects.filter((o) => o.seriesId === s.id && o.key.includes('startDay=1/')));
+      assert.ok(want.length > 0);
+      assert.deepEqual(got.map(datum).map(recordKey).sort(), want.map(recordKey).sort());
+    }
+  });
+
+  it('late exports add a Parquet file beside the first, and the day still holds every record once; snappy by default', async () => {
+    await world.writeConfig({ timeseries_type: 'ALL', output: { format: 'parquet' } });
+    const late = (await generateDay(series, DAY2, { exports: [2], recordsPerFile: 30, seed: 9 })).filter((o) => !objects.some((x) => x.key === o.key));
+    assert.ok(late.length > 0);
+    await world.put(late);
+    const r = await world.cli(['run', ...DAYS]);
+    assert.equal(r.code, 0, r.stderr);
+    const files = await parquetFiles(DAY2);
+    assert.equal(files.length, 2);
+    const got = await rows(`select * from read_parquet(${list(files)})`);
+    assert.deepEqual(recordSet(got.map(datum)), recordSet(recordsOf([...objects.filter((o) => o.key.includes('startDay=2/')), ...late])));
+    const newest = files.find((f) => !f.includes('-0-')) ?? files[1]!;
+    const codecs = new Set((await rows(`select compression from parquet_metadata('${newest}')`)).map((m) => m.compression));
+    assert.ok(codecs.has('SNAPPY') || codecs.has('ZSTD'));
+  });
+
+  it('--output-format overrides the config, and a bad output.format or compression names the key', async () => {
+    await world.writeConfig({ timeseries_type: 'ALL', output: { format: 'orc' } });
+    const bad = await world.cli(['merge']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /output\.format: 'orc' is not one of avro, parquet/);
+    await world.writeConfig({ timeseries_type: 'ALL', output: { compression: 'lz4' } });
+    const badCompression = await world.cli(['merge']);
+    assert.equal(badCompression.code, 2);
+    assert.match(badCompression.stderr, /output\.compression: 'lz4' is not one of snappy, zstd/);
+    await world.writeConfig({ timeseries_type: 'ALL', output: { format: 'orc' } });
+    assert.equal((await world.cli(['merge', '--output-format', 'parquet'])).code, 0);
+  });
+});
+
+describe('athena-ddl for Parquet', () => {
+  it('matches the golden DDL: the same columns and partition projection, STORED AS PARQUET', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ddl-'));
+    const file = path.join(dir, 'config.yml');
+    await writeFile(file, JSON.stringify({ s3_buckets: { cold_tier_bucket_name: 'plant-cold', repartitioned_bucket_name: 'plant-repartitioned', repartitioned_bucket_data_prefix: 'sitewise/consolidated' }, output: { format: 'parquet' } }));
+    const config = await loadConfig({ config: file }, ['dest-bucket'], {}, new Date());
+    assert.equal(config.outputFormat, 'parquet');
+    const ddl = athenaDdl(config, { table: 'plant_data', database: 'iot' }, PARQUET);
+    if (process.env.UPDATE_GOLDEN) await writeFile(path.join(golden, 'athena-ddl-parquet.sql'), ddl);
+    assert.equal(ddl, await readFile(path.join(golden, 'athena-ddl-parquet.sql'), 'utf8'));
+    await rm(dir, { recursive: true, force: true });
+  });
+});
