@@ -35,6 +35,7 @@ export interface CliFlags extends ConfigFlags {
   shardCount?: string;
   output?: string;
   allDays?: boolean;
+  compact?: boolean;
 }
 
 /** What the entry point gives a command to build its dependencies from. */
@@ -207,13 +208,13 @@ async function downloadDeps(rt: Runtime, stage: Stage = 'download'): Promise<Dow
   };
 }
 
-async function uploadDeps(rt: Runtime): Promise<UploadDeps> {
+async function uploadDeps(rt: Runtime, stage: Stage = 'upload'): Promise<UploadDeps> {
   const shard = shardOf(rt);
   const store = await s3Stores(rt);
   const { config, emit, signal } = rt;
   const dest = store(config.destBucket);
   await checkBuckets(rt, [{ store: dest, key: 's3_buckets.repartitioned_bucket_name' }]);
-  return { config, emit, signal, dest, transfers: createLimiter(config.concurrency), guard: await guardOf(rt, dest, 'upload'), shard };
+  return { config, emit, signal, dest, transfers: createLimiter(config.concurrency), guard: await guardOf(rt, dest, stage), shard };
 }
 
 const SKIP_BAD_HELP =
@@ -292,13 +293,23 @@ export const DAY_COMMANDS: CommandEntry[] = [
     },
   }),
   defineCommand({
+    name: 'compact',
+    description: 'for each day with more than one data file (late exports add one per run), write one file with all its records, commit it with one ledger write that replaces the old files, then delete them',
+    example: 'sitewise-repartition compact --from 2023-01-01 --to 2023-01-31',
+    needs: ['dest-bucket', 'dates'],
+    options: (cmd) => withShardOptions(cmd).addOption(new Option('--output-format <format>', OUTPUT_FORMAT_HELP).choices(FORMAT_NAMES)),
+    dryRun: () => false,
+    deps: async (rt) => ({ ...(await uploadDeps(rt, 'compact')), range: dayRange(rt.config), format: outputFormat(rt) }),
+    run: async (deps) => (await import('../commands/compact.js')).compact(deps),
+  }),
+  defineCommand({
     name: 'run',
     description: 'download, merge and upload day by day (local disk holds only the days in flight)',
     example: 'sitewise-repartition run --from today-2 --to today --quiet',
     needs: ['cold-bucket', 'dest-bucket', 'dates'],
-    options: (cmd) => withShardOptions(withMergeOptions(cmd)),
+    options: (cmd) => withShardOptions(withMergeOptions(cmd)).option('--compact', 'compact each day after its upload (see compact): one data file a day'),
     dryRun: () => false,
-    deps: async (rt) => ({ ...(await downloadDeps(rt, 'run')), format: outputFormat(rt), skipBadObjects: rt.flags.skipBadObjects }),
+    deps: async (rt) => ({ ...(await downloadDeps(rt, 'run')), format: outputFormat(rt), skipBadObjects: rt.flags.skipBadObjects, compact: rt.flags.compact }),
     run: async (deps) => (await import('../commands/run.js')).run(deps),
   }),
 ];

@@ -54,4 +54,15 @@ export interface UploadDeps extends RunContext, Guarded {
   transfers: Limiter;
 }
 
-export type RunDeps = DownloadDeps & MergeDeps & UploadDeps;
+/** compact: the destination, and the format that writes the day's one file. */
+export interface CompactDeps extends UploadDeps {
+  range: DayRange;
+  format: OutputFormat;
+}
+
+export type RunDeps = DownloadDeps &
+  MergeDeps &
+  UploadDeps & {
+    /** Compact each day after its upload (run --compact). */
+    compact?: boolean;
+  };

@@ -3,6 +3,7 @@ import { daysDescending } from '../partition/day.js';
 import type { CommandSummary, DayOutcome } from '../shared/events.js';
 import { mergedDayDir } from '../workdir/layout.js';
 import type { RunDeps } from './deps.js';
+import { compactDay } from './compact.js';
 import { downloadDay } from './download.js';
 import { forEachDay, shardDays } from './for-each-day.js';
 import { mergeDay } from './merge.js';
@@ -26,6 +27,7 @@ export async function run(deps: RunDeps, daysInFlight = DAYS_IN_FLIGHT): Promise
       }
       const merged = await mergeDay(ctx, day);
       await uploadDay(ctx, day);
+      if (deps.compact) await compactDay({ ...ctx, range: deps.range }, day);
       return { status: 'done', objects: fetched.objects, bytes: fetched.bytes, records: merged.records, path: merged.path };
     });
   });

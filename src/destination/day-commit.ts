@@ -171,9 +171,57 @@ export class DayCommit {
     }
   }
 
+  /**
+   * Compaction's commit: `file` (uploaded from `localFile`, verified) holds
+   * every record of the day's committed batches, and one ledger write
+   * replaces them all with one batch naming it; then the old files are
+   * deleted. A ledger that changed since it was read (another run committed)
+   * fails the day, the new file removed: nothing is overwritten, and a rerun
+   * compacts what is there then. Returns the files removed.
+   */
+  async replaceAll(file: string, localFile: string, records: number, options: { contentType: string; transfers: Limiter }): Promise<string[]> {
+    const { signal } = this.options;
+    const old = this.ledger.batches;
+    const key = dataKey(this.layout, this.day, file);
+    await options.transfers(() => this.dest.uploadFile(key, localFile, { contentType: options.contentType }, signal));
+    const skipped = old.flatMap((b) => b.skipped ?? []);
+    const entry = {
+      file,
+      records,
+      objects: old.flatMap((b) => b.objects),
+      committedAt: new Date().toISOString(),
+      compactedFrom: old.map((b) => b.file),
+      ...(skipped.length ? { skipped } : {}),
+    };
+    const ledger: Ledger = { ...this.ledger, batches: [entry] };
+    try {
+      await this.options.confirm?.();
+      const etag = await writeLedger(this.dest, ledgerKey(this.layout, this.day), ledger, this.condition, signal);
+      this.read = { ledger, etag };
+    } catch (err) {
+      if (!(err instanceof PreconditionFailedError)) throw err;
+      await this.reread();
+      if (!this.isCommitted(file)) {
+        await this.dest.deleteKeys([key], signal);
+        throw new DayError('another run committed to the day while it was compacted; dropped the compacted file (nothing overwritten); run compact again');
+      }
+    }
+    const removed = old.map((b) => b.file).filter((f) => f !== file);
+    await this.dest.deleteKeys(
+      removed.map((f) => dataKey(this.layout, this.day, f)),
+      signal,
+    );
+    return removed;
+  }
+
   /** Steps 3 and 4, after a commit (this run's or an earlier one's). */
   async finish(seriesIds: string[], log: CommitLog): Promise<void> {
     await this.updateIndex(seriesIds);
+    await this.removeLeftovers(log);
+  }
+
+  /** Step 4 alone: what interrupted runs left (uncommitted data files, unfinished multipart uploads). */
+  async removeLeftovers(log: CommitLog): Promise<void> {
     await this.removeOrphans(log);
     await this.abortLeftUploads(log);
   }

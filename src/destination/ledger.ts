@@ -18,6 +18,8 @@ export interface LedgerBatch {
   adopted?: boolean;
   /** Source objects left out as bad (--skip-bad-objects), with why: not tried again until their ETag changes. */
   skipped?: SkippedObject[];
+  /** Written by compact: the files whose batches this one replaced. */
+  compactedFrom?: string[];
 }
 
 export interface SkippedObject extends ObjectInfo {
@@ -41,6 +43,7 @@ const LEDGER: Shape<Ledger> = object<Ledger>({
       committedAt: string,
       adopted: optional(boolean),
       skipped: optional(arrayOf(object<SkippedObject>({ key: string, size: count, etag: string, storageClass: optional(string), versionId: optional(string), reason: string }))),
+      compactedFrom: optional(arrayOf(string)),
     }),
   ),
 });

@@ -1,5 +1,5 @@
 /** What the commands report; only src/cli turns these into text. */
-export type Stage = 'download' | 'merge' | 'upload' | 'run' | 'plan';
+export type Stage = 'download' | 'merge' | 'upload' | 'run' | 'plan' | 'compact';
 /** busy: another run holds the day's lease; not a failure. */
 export type DayStatus = 'done' | 'skipped' | 'busy' | 'failed';
 

@@ -42,6 +42,11 @@ export function mergedDayDir(dirs: WorkDirs, day: Day): string {
   return path.join(dirs.mergedDir, dayFolderName(day));
 }
 
+/** Where compact gathers a day's data files and writes the one that replaces them. */
+export function compactDayDir(workDir: string, day: Day): string {
+  return path.join(workDir, 'compact', dayFolderName(day));
+}
+
 /** The local file name for a key: the key below the day prefix, `/` encoded, so no key can point outside the folder. */
 export function localName(key: string, dayPrefix: string): string {
   return encodeURIComponent(key.startsWith(dayPrefix) ? key.slice(dayPrefix.length) : key);

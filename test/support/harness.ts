@@ -33,7 +33,11 @@ export interface World {
   env: Record<string, string>;
   writeConfig(extra?: Record<string, unknown>, endpoint?: string): Promise<void>;
   put(objects: { key: string; body: Buffer | string }[], bucket?: string): Promise<void>;
-  cli(args: string[], options?: { killAfterMs?: number; killWhen?: (out: string) => boolean; killSignal?: NodeJS.Signals; env?: Record<string, string> }): Promise<CliResult>;
+  /** killWhen: on the CLI's stdout; killWhenSeen: polled, for what the test itself observes (a proxy's log). */
+  cli(
+    args: string[],
+    options?: { killAfterMs?: number; killWhen?: (out: string) => boolean; killWhenSeen?: () => boolean; killSignal?: NodeJS.Signals; env?: Record<string, string> },
+  ): Promise<CliResult>;
   list(bucket: string, prefix?: string): Promise<{ key: string; size: number }[]>;
   get(bucket: string, key: string): Promise<Buffer>;
   destinationRecords(dataPrefix?: string): Promise<RawDatum[]>;
@@ -99,8 +103,10 @@ export async function startWorld(series: SeriesSpec[]): Promise<World> {
         });
         child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
         const timer = options.killAfterMs ? setTimeout(kill, options.killAfterMs) : undefined;
+        const poll = options.killWhenSeen ? setInterval(() => options.killWhenSeen!() && kill(), 20) : undefined;
         child.on('close', (code, signal) => {
           clearTimeout(timer);
+          clearInterval(poll);
           resolve({ code, signal, stdout, stderr });
         });
       });
