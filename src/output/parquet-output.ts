@@ -140,33 +140,86 @@ export function parquetOutput(options: { compression?: ParquetCompression } = {}
       let bytesIn = 0;
       const bad: { name: string; reason: string }[] = [];
 
-      const vectorOf = (column: Column, rows: Record<string, unknown>[]) => {
-        const values = rows.map((r) => r[column.name] ?? null);
+      /** One column of `rows` as Arrow data, written straight into typed arrays (Arrow's builders cost a call per value). */
+      const dataOf = (column: Column, rows: Record<string, unknown>[]) => {
+        const n = rows.length;
+        const valid = new Uint8Array((n + 7) >> 3);
+        const get = (i: number) => {
+          const v = rows[i]![column.name];
+          if (v === null || v === undefined) return undefined;
+          valid[i >> 3]! |= 1 << (i & 7);
+          return v;
+        };
+        // nullCount -1: Arrow counts the nulls from the bitmap when asked (it is filled after this is made)
+        const common = <T extends Arrow.DataType>(type: T) => ({ type, length: n, nullCount: -1, nullBitmap: valid });
+        const numbers = <A extends Float64Array | Float32Array | Int32Array>(values: A) => {
+          for (let i = 0; i < n; i++) values[i] = (get(i) as number | undefined) ?? 0;
+          return values;
+        };
+        let data: Arrow.Data;
         switch (column.kind) {
-          case 'utf8':
-            return arrow.vectorFromArray(values, new arrow.Utf8());
-          case 'int64':
-            return arrow.vectorFromArray(values.map((v) => (v === null ? null : BigInt(v as number))), new arrow.Int64());
+          case 'int64': {
+            const values = new BigInt64Array(n);
+            for (let i = 0; i < n; i++) {
+              const v = get(i) as number | undefined;
+              if (v !== undefined) values[i] = BigInt(v);
+            }
+            data = arrow.makeData({ ...common(new arrow.Int64()), data: values });
+            break;
+          }
           case 'int32':
-            return arrow.vectorFromArray(values, new arrow.Int32());
+            data = arrow.makeData({ ...common(new arrow.Int32()), data: numbers(new Int32Array(n)) });
+            break;
           case 'float64':
-            return arrow.vectorFromArray(values, new arrow.Float64());
+            data = arrow.makeData({ ...common(new arrow.Float64()), data: numbers(new Float64Array(n)) });
+            break;
           case 'float32':
-            return arrow.vectorFromArray(values, new arrow.Float32());
-          case 'bool':
-            return arrow.vectorFromArray(values, new arrow.Bool());
-          case 'binary':
-            return arrow.vectorFromArray(values.map((v) => (v === null ? null : new Uint8Array(v as Buffer))), new arrow.Binary());
-          case 'json':
-            return arrow.vectorFromArray(values.map((v) => (v === null ? null : JSON.stringify(v))), new arrow.Utf8());
+            data = arrow.makeData({ ...common(new arrow.Float32()), data: numbers(new Float32Array(n)) });
+            break;
+          case 'bool': {
+            const bits = new Uint8Array((n + 7) >> 3);
+            for (let i = 0; i < n; i++) if (get(i) === true) bits[i >> 3]! |= 1 << (i & 7);
+            data = arrow.makeData({ ...common(new arrow.Bool()), data: bits });
+            break;
+          }
+          default: {
+            // utf8, binary, json: offsets and bytes; a run of the same string (seriesId) is encoded once
+            const offsets = new Int32Array(n + 1);
+            const parts: Buffer[] = [];
+            let bytes = 0;
+            let last: unknown;
+            let lastBytes = Buffer.alloc(0);
+            for (let i = 0; i < n; i++) {
+              const v = get(i);
+              if (v !== undefined) {
+                if (v !== last) {
+                  last = v;
+                  lastBytes = column.kind === 'binary' ? Buffer.from(v as Buffer) : Buffer.from(column.kind === 'json' ? JSON.stringify(v) : (v as string));
+                }
+                parts.push(lastBytes);
+                bytes += lastBytes.length;
+              }
+              offsets[i + 1] = bytes;
+            }
+            const body = Buffer.concat(parts, bytes);
+            data =
+              column.kind === 'binary'
+                ? arrow.makeData({ ...common(new arrow.Binary()), valueOffsets: offsets, data: body })
+                : arrow.makeData({ ...common(new arrow.Utf8()), valueOffsets: offsets, data: body });
+          }
         }
+        return data;
       };
       const batchOf = (rows: Record<string, unknown>[]) => {
-        const vectors = columns.map((c) => vectorOf(c, rows));
-        const fields = columns.map((c, i) => new arrow.Field(c.name, vectors[i]!.type, c.nullable));
-        const table = new arrow.Table(new arrow.Schema(fields), Object.fromEntries(columns.map((c, i) => [c.name, vectors[i]!])));
-        const wasm = pw.Table.fromIPCStream(arrow.tableToIPC(table, 'stream'));
-        return wasm.recordBatches();
+        const children = columns.map((c) => dataOf(c, rows));
+        const fields = columns.map((c, i) => new arrow.Field(c.name, children[i]!.type, c.nullable));
+        const schema = new arrow.Schema(fields);
+        const batch = new arrow.RecordBatch(schema, arrow.makeData({ type: new arrow.Struct(fields), length: rows.length, nullCount: 0, children }));
+        const wasm = pw.Table.fromIPCStream(arrow.tableToIPC(new arrow.Table(batch), 'stream'));
+        const batches = wasm.recordBatches();
+        // freed now, not when a finalizer gets to it: WebAssembly memory grows and never shrinks
+        wasm.free();
+        return batches;
       };
 
       async function* batches() {
@@ -207,7 +260,9 @@ export function parquetOutput(options: { compression?: ParquetCompression } = {}
         .build();
       const badInputs = () => new BadInputsError(bad, `${bad.length} input(s) are not valid Avro: ${bad.map((b) => `${b.name}: ${b.reason}`).join('; ')}`);
       try {
-        const stream = await pw.transformParquetStream(Readable.toWeb(Readable.from(batches(), { objectMode: true })) as unknown as ReadableStream, props);
+        // one batch at a time: a stream's default read-ahead (16 objects) would hold 16 row groups in memory
+        const source = Readable.toWeb(Readable.from(batches(), { objectMode: true, highWaterMark: 1 }), { strategy: { highWaterMark: 1 } });
+        const stream = await pw.transformParquetStream(source as unknown as ReadableStream, props);
         await pipeline(Readable.fromWeb(stream as unknown as WebReadableStream<Uint8Array>), createWriteStream(outFile));
       } catch (err) {
         if (bad.length > 0) throw badInputs();
