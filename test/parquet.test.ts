@@ -13,8 +13,9 @@ import { after, before, describe, it } from 'node:test';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { athenaDdl } from '../src/commands/athena-ddl.js';
 import { loadConfig } from '../src/config/load-config.js';
-import { PARQUET, ROW_GROUP_ROWS } from '../src/output/parquet-output.js';
-import { generateDay, makeSeries, recordKey, type ColdObject, type RawDatum } from './support/generate-cold-tier.js';
+import avro from 'avsc';
+import { PARQUET, parquetOutput, ROW_GROUP_ROWS } from '../src/output/parquet-output.js';
+import { encodeAvro, generateDay, makeSeries, recordKey, type ColdObject, type RawDatum } from './support/generate-cold-tier.js';
 import { recordSet, recordsOf, startWorld, type World } from './support/harness.js';
 
 const golden = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/golden');
@@ -153,6 +154,48 @@ describe('Parquet output', () => {
     assert.match(badCompression.stderr, /output\.compression: 'lz4' is not one of snappy, zstd/);
     await world.writeConfig({ timeseries_type: 'ALL', output: { format: 'orc' } });
     assert.equal((await world.cli(['merge', '--output-format', 'parquet'])).code, 0);
+  });
+});
+
+describe('Parquet from a schema with nested fields', () => {
+  it('keeps every field: nested types as JSON text, read back by DuckDB, rows in series and time order', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'nested-'));
+    const type = avro.Type.forSchema({
+      type: 'record',
+      name: 'Nested',
+      fields: [
+        { name: 'seriesId', type: 'string' },
+        { name: 'timeInSeconds', type: 'long' },
+        { name: 'offsetInNanos', type: 'long' },
+        { name: 'tags', type: { type: 'array', items: 'string' } },
+        { name: 'note', type: ['null', 'string'], default: null },
+      ],
+    });
+    const rows = (id: string, t0: number) => [2, 0, 1].map((k) => ({ seriesId: id, timeInSeconds: t0 + k, offsetInNanos: 5, tags: [`t${k}`, 'x'], note: k === 1 ? null : `n${k}` }));
+    const inputs = [];
+    for (const [i, id] of ['series-b', 'series-a'].entries()) {
+      const file = path.join(dir, `${i}.avro`);
+      await writeFile(file, await encodeAvro(rows(id, 100), 'snappy', type));
+      inputs.push({ file, name: `in-${i}`, size: 0, seriesId: id });
+    }
+    const out = path.join(dir, 'out.parquet');
+    const written = await parquetOutput({}).writeDay(inputs, out, { seed: 'nested' });
+    assert.equal(written.records, 6);
+    const db = await (await DuckDBInstance.create(':memory:')).connect();
+    const got = (await db.runAndReadAll(`select seriesId, timeInSeconds, tags, note from read_parquet('${out}', file_row_number = true) order by file_row_number`)).getRowObjects();
+    db.closeSync();
+    assert.deepEqual(
+      got.map((r) => [r.seriesId, Number(r.timeInSeconds as bigint), JSON.parse(r.tags as string) as string[], r.note]),
+      [
+        ['series-a', 100, ['t0', 'x'], 'n0'],
+        ['series-a', 101, ['t1', 'x'], null],
+        ['series-a', 102, ['t2', 'x'], 'n2'],
+        ['series-b', 100, ['t0', 'x'], 'n0'],
+        ['series-b', 101, ['t1', 'x'], null],
+        ['series-b', 102, ['t2', 'x'], 'n2'],
+      ],
+    );
+    await rm(dir, { recursive: true, force: true });
   });
 });
 

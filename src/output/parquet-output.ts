@@ -28,6 +28,7 @@ import type * as ParquetWasm from 'parquet-wasm';
 import { AvroFormatError } from '../avro/avro-format-error.js';
 import { decompressBlock, SUPPORTED_CODECS } from '../avro/codec.js';
 import { BlockFramer, parseWholeHeader } from '../avro/container.js';
+import { ColumnData, decodeBlock, flatFields, type FlatField, type Primitive } from './avro-columns.js';
 import { BadInputsError, type DayInput, type DayWritten, type FormatInfo, type OutputFormat, type WriteDayOptions } from './output-format.js';
 
 // required, not imported: the bundled CLI runs in a vm script, which has no dynamic import
@@ -253,6 +254,94 @@ export function parquetOutput(options: { compression?: ParquetCompression } = {}
         if (bad.length === 0 && (pending.length > 0 || records === 0) && columns.length > 0) yield* batchOf(pending);
       }
 
+      /** Arrow data of a filled column (copied into the IPC stream at once, so the column may be reset after). */
+      const columnData = (column: Column, c: ColumnData) => {
+        const n = c.length;
+        const common = <T extends Arrow.DataType>(type: T) => ({ type, length: n, nullCount: -1, nullBitmap: c.valid.subarray(0, (n + 7) >> 3) });
+        switch (c.type) {
+          case 'long':
+            return arrow.makeData({ ...common(new arrow.Int64()), data: new BigInt64Array(c.words.buffer, 0, n) });
+          case 'int':
+            return arrow.makeData({ ...common(new arrow.Int32()), data: Int32Array.from(c.numbers.subarray(0, n)) });
+          case 'double':
+            return arrow.makeData({ ...common(new arrow.Float64()), data: c.numbers.subarray(0, n) });
+          case 'float':
+            return arrow.makeData({ ...common(new arrow.Float32()), data: Float32Array.from(c.numbers.subarray(0, n)) });
+          case 'boolean': {
+            const bits = new Uint8Array((n + 7) >> 3);
+            for (let i = 0; i < n; i++) if (c.numbers[i]) bits[i >> 3]! |= 1 << (i & 7);
+            return arrow.makeData({ ...common(new arrow.Bool()), data: bits });
+          }
+          default: {
+            const props = { valueOffsets: c.offsets.subarray(0, n + 1), data: c.bytes.subarray(0, c.byteLength) };
+            return column.kind === 'binary' ? arrow.makeData({ ...common(new arrow.Binary()), ...props }) : arrow.makeData({ ...common(new arrow.Utf8()), ...props });
+          }
+        }
+      };
+      const columnarBatch = (group: Map<string, ColumnData>) => {
+        const children = columns.map((c) => columnData(c, group.get(c.name)!));
+        const fields = columns.map((c, i) => new arrow.Field(c.name, children[i]!.type, c.nullable));
+        const batch = new arrow.RecordBatch(new arrow.Schema(fields), arrow.makeData({ type: new arrow.Struct(fields), length: children[0]!.length, nullCount: 0, children }));
+        const wasm = pw.Table.fromIPCStream(arrow.tableToIPC(new arrow.Table(batch), 'stream'));
+        const batches = wasm.recordBatches();
+        wasm.free();
+        return batches;
+      };
+
+      /** The flat-schema path: blocks decoded into column arrays, a series sorted by a permutation, no record objects. */
+      async function* columnarBatches(dayFields: FlatField[]) {
+        const typeOf = (f: FlatField) => f.branches.find((b) => b !== 'null') as Exclude<Primitive, 'null'>;
+        const fresh = () => new Map(dayFields.map((f) => [f.name, new ColumnData(typeOf(f))]));
+        const group = fresh();
+        const series = fresh();
+        const time = series.get('timeInSeconds');
+        const offset = series.get('offsetInNanos');
+        for (const id of [...bySeries.keys()].sort()) {
+          for (const c of series.values()) c.reset();
+          for (const input of bySeries.get(id)!) {
+            try {
+              const buf = await readFile(input.file);
+              const { header, length } = parseWholeHeader(buf, input.name);
+              const fields = flatFields(JSON.parse(header.schemaText) as { fields?: Field[] });
+              if (!fields) throw new AvroFormatError(input.name, "its schema is not the day's flat record schema");
+              let index = 0;
+              let count = 0;
+              new BlockFramer().forEachBlock(buf, length, header, input.name, (n, start, end) => {
+                const raw = decompressBlock(header.codec, buf.subarray(start, end), input.name, index++);
+                try {
+                  if (decodeBlock(raw, n, fields, series) !== raw.length) throw new RangeError('bytes after its records');
+                } catch (err) {
+                  throw new AvroFormatError(input.name, `block ${index - 1} cannot be decoded (${(err as Error).message})`);
+                }
+                count += n;
+              });
+              records += count;
+              bytesIn += buf.length;
+              day.onInput?.(count, buf.length);
+            } catch (err) {
+              if (!(err instanceof AvroFormatError)) throw err;
+              bad.push({ name: err.file, reason: err.detail });
+            }
+          }
+          if (bad.length > 0) continue;
+          const n = series.values().next().value!.length;
+          const order = Array.from({ length: n }, (_, i) => i);
+          if (time && offset) order.sort((a, b) => time.numberAt(a) - time.numberAt(b) || offset.numberAt(a) - offset.numberAt(b));
+          for (const [name, c] of series) group.get(name)!.gather(c, order);
+          if (group.values().next().value!.length >= ROW_GROUP_ROWS) {
+            yield* columnarBatch(group);
+            for (const c of group.values()) c.reset();
+          }
+        }
+        if (bad.length === 0 && (group.values().next().value!.length > 0 || records === 0)) yield* columnarBatch(group);
+      }
+
+      // the day's columns are the first input's schema; a flat one takes the columnar path
+      const first = inputs[0] && (await readFile(inputs[0].file).then((b) => parseWholeHeader(b, inputs[0]!.name).header).catch(() => undefined));
+      const firstSchema = first && (JSON.parse(first.schemaText) as { fields?: Field[] });
+      const flat = firstSchema && flatFields(firstSchema);
+      if (flat) columns = columnsOf(firstSchema);
+
       const props = new pw.WriterPropertiesBuilder()
         .setCompression(compression === 'zstd' ? pw.Compression.ZSTD : pw.Compression.SNAPPY)
         .setMaxRowGroupSize(ROW_GROUP_ROWS)
@@ -261,7 +350,7 @@ export function parquetOutput(options: { compression?: ParquetCompression } = {}
       const badInputs = () => new BadInputsError(bad, `${bad.length} input(s) are not valid Avro: ${bad.map((b) => `${b.name}: ${b.reason}`).join('; ')}`);
       try {
         // one batch at a time: a stream's default read-ahead (16 objects) would hold 16 row groups in memory
-        const source = Readable.toWeb(Readable.from(batches(), { objectMode: true, highWaterMark: 1 }), { strategy: { highWaterMark: 1 } });
+        const source = Readable.toWeb(Readable.from(flat ? columnarBatches(flat) : batches(), { objectMode: true, highWaterMark: 1 }), { strategy: { highWaterMark: 1 } });
         const stream = await pw.transformParquetStream(source as unknown as ReadableStream, props);
         await pipeline(Readable.fromWeb(stream as unknown as WebReadableStream<Uint8Array>), createWriteStream(outFile));
       } catch (err) {
