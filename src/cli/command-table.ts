@@ -219,9 +219,9 @@ async function uploadDeps(rt: Runtime, stage: Stage = 'upload'): Promise<UploadD
 
 const SKIP_BAD_HELP =
   'merge the rest of a day whose objects are partly corrupt or unreadable, instead of failing it; each one left out is named, recorded in the ledger with why, and not tried again until its ETag changes';
-const OUTPUT_FORMAT_HELP = `avro or parquet (overrides output.format, default ${defaultOf('output.format')})`;
+const outputFormatOption = () => new Option('--output-format <format>', `${FORMAT_NAMES.join(' or ')} (overrides output.format, default ${defaultOf('output.format')})`).choices(FORMAT_NAMES);
 const withMergeOptions = (cmd: Command) =>
-  cmd.option('--crc-check', CRC_CHECK_HELP).option('--skip-bad-objects', SKIP_BAD_HELP).addOption(new Option('--output-format <format>', OUTPUT_FORMAT_HELP).choices(FORMAT_NAMES));
+  cmd.option('--crc-check', CRC_CHECK_HELP).option('--skip-bad-objects', SKIP_BAD_HELP).addOption(outputFormatOption());
 
 /** Writes the plan to stdout, a local file, or an S3 object (s3://bucket/key, where a Distributed Map's ItemReader reads it). */
 async function writePlan(rt: Runtime, json: string): Promise<void> {
@@ -297,7 +297,7 @@ export const DAY_COMMANDS: CommandEntry[] = [
     description: 'for each day with more than one data file (late exports add one per run), write one file with all its records, commit it with one ledger write that replaces the old files, then delete them',
     example: 'sitewise-repartition compact --from 2023-01-01 --to 2023-01-31',
     needs: ['dest-bucket', 'dates'],
-    options: (cmd) => withShardOptions(cmd).addOption(new Option('--output-format <format>', OUTPUT_FORMAT_HELP).choices(FORMAT_NAMES)),
+    options: (cmd) => withShardOptions(cmd).addOption(outputFormatOption()),
     dryRun: () => false,
     deps: async (rt) => ({ ...(await uploadDeps(rt, 'compact')), range: dayRange(rt.config), format: outputFormat(rt) }),
     run: async (deps) => (await import('../commands/compact.js')).compact(deps),

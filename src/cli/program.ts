@@ -6,7 +6,7 @@ import { ConfigError } from '../config/config-error.js';
 import { loadConfig } from '../config/load-config.js';
 import { retryPolicyFromEnv, type RetryPolicy } from '../shared/retry-policy.js';
 import { defaultOf } from '../config/schema.js';
-import { formatInfo } from '../output/formats.js';
+import { FORMAT_NAMES, formatInfo } from '../output/formats.js';
 import { DAY_COMMANDS, type CliFlags, type CommandEntry } from './command-table.js';
 import { peakRssMb } from './peak-memory.js';
 import { createRenderer } from './render.js';
@@ -122,7 +122,7 @@ Examples:
     .option('-c, --config <file>', 'config file', 'config.yml')
     .option('--table <name>', 'table name', 'sitewise_repartitioned')
     .option('--database <name>', 'database name', 'default')
-    .addOption(new Option('--output-format <format>', `the format of the merged files (overrides output.format, default ${defaultOf('output.format')})`).choices(['avro', 'parquet']))
+    .addOption(new Option('--output-format <format>', `the format of the merged files (overrides output.format, default ${defaultOf('output.format')})`).choices(FORMAT_NAMES))
     .addHelpText('after', '\nExample:\n  sitewise-repartition athena-ddl --table plant_data > create-table.sql\n')
     .action(async (flags: { config: string; table: string; database: string; outputFormat?: string }) => {
       const config = await loadConfig({ config: flags.config, outputFormat: flags.outputFormat }, ['dest-bucket'], process.env);

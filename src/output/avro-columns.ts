@@ -3,7 +3,8 @@
  * primitive, as SiteWise's raw and agg schemas are) decoded straight into
  * column arrays: no object per record and no JavaScript string per value
  * (strings stay UTF-8 bytes from the block to the Parquet page). This is the
- * Parquet path's decoder; avsc decodes the schemas it cannot (nested types).
+ * Parquet path's decoder; avsc decodes the schemas it cannot (nested types),
+ * whose records are then appended here value by value (appendValue).
  */
 export type Primitive = 'null' | 'boolean' | 'int' | 'long' | 'float' | 'double' | 'bytes' | 'string';
 const PRIMITIVES: readonly string[] = ['null', 'boolean', 'int', 'long', 'float', 'double', 'bytes', 'string'];
@@ -50,6 +51,28 @@ export class ColumnData {
 
   grow1(): void {
     this.grow(1);
+  }
+
+  /** Stores row `at`'s int64 as two 32-bit words (no BigInt per value). */
+  setLong(at: number, n: number): void {
+    const hi = Math.floor(n / 4294967296);
+    this.words[2 * at] = n - hi * 4294967296;
+    this.words[2 * at + 1] = hi;
+  }
+
+  /** Appends a value as avsc decodes it (null, number, boolean, string, Buffer). */
+  appendValue(v: unknown): void {
+    if (v === null || v === undefined) return this.push(NULL_ROW, 0);
+    if (this.type === 'string' || this.type === 'bytes') {
+      const b = typeof v === 'string' ? Buffer.from(v) : (v as Buffer);
+      return this.appendBytes(b, 0, b.length);
+    }
+    const at = this.length;
+    this.grow(1);
+    if (this.type === 'long') this.setLong(at, v as number);
+    else this.numbers[at] = v === true ? 1 : v === false ? 0 : (v as number);
+    this.valid[at >> 3]! |= 1 << (at & 7);
+    this.length++;
   }
 
   /** Appends a non-null string or bytes value: `raw[start..end)`. */
@@ -188,14 +211,10 @@ export function decodeBlock(raw: Uint8Array, count: number, fields: FlatField[],
           column.grow1();
           column.numbers[at] = varint();
           break;
-        case 'long': {
+        case 'long':
           column.grow1();
-          const n = varint();
-          const hi = Math.floor(n / 4294967296);
-          column.words[2 * at] = n - hi * 4294967296;
-          column.words[2 * at + 1] = hi;
+          column.setLong(at, varint());
           break;
-        }
         case 'float':
           column.grow1();
           column.numbers[at] = view.getFloat32(pos, true);
