@@ -15,8 +15,9 @@ import { athenaDdl } from '../src/commands/athena-ddl.js';
 import { loadConfig } from '../src/config/load-config.js';
 import avro from 'avsc';
 import { PARQUET, parquetOutput, ROW_GROUP_ROWS } from '../src/output/parquet-output.js';
-import { encodeAvro, generateDay, makeSeries, recordKey, type ColdObject, type RawDatum } from './support/generate-cold-tier.js';
+import { encodeAvro, generateDay, makeSeries, recordKey, type ColdObject } from './support/generate-cold-tier.js';
 import { recordSet, recordsOf, startWorld, type World } from './support/harness.js';
+import { datum } from './support/parquet-read.js';
 
 const golden = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/golden');
 const DAYS = ['--from', '2024-03-01', '--to', '2024-03-02'];
@@ -24,23 +25,6 @@ const DAY1 = { year: 2024, month: 3, day: 1 };
 const DAY2 = { year: 2024, month: 3, day: 2 };
 
 type Row = Record<string, unknown>;
-
-/** A DuckDB row as the generator's RawDatum (BIGINTs come back as bigint). */
-function datum(row: Row): RawDatum {
-  const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
-  return {
-    seriesId: row.seriesId as string,
-    timeInSeconds: Number(row.timeInSeconds),
-    offsetInNanos: Number(row.offsetInNanos),
-    quality: row.quality as string,
-    doubleValue: (row.doubleValue as number | null) ?? null,
-    stringValue: (row.stringValue as string | null) ?? null,
-    integerValue: (row.integerValue as number | null) ?? null,
-    booleanValue: (row.booleanValue as boolean | null) ?? null,
-    jsonValue: (row.jsonValue as string | null) ?? null,
-    recordVersion: n(row.recordVersion),
-  };
-}
 
 describe('Parquet output', () => {
   const series = makeSeries({ associated: 36, disassociated: 4 }, 71);

@@ -43,3 +43,17 @@ export function compressSnappyBlock(raw: Buffer): Buffer {
   crc.writeUInt32BE(zlib.crc32(raw));
   return Buffer.concat([snappy().compressSync(raw), crc]);
 }
+
+/** Compresses a block's records with `codec` (one of SUPPORTED_CODECS). */
+export function compressBlock(codec: string, raw: Buffer): Buffer {
+  switch (codec) {
+    case 'null':
+      return raw;
+    case 'deflate':
+      return zlib.deflateRawSync(raw);
+    case 'snappy':
+      return compressSnappyBlock(raw);
+    default:
+      throw new Error(`codec '${codec}' is not supported (supported: ${SUPPORTED_CODECS.join(', ')})`);
+  }
+}

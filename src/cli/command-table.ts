@@ -142,7 +142,7 @@ async function seriesLookup(rt: Runtime): Promise<SeriesLookup> {
 }
 
 function outputFormat(rt: Runtime): OutputFormat {
-  const format = createOutputFormat(rt.config.outputFormat, { checkCrc: rt.flags.crcCheck, compression: rt.config.outputCompression });
+  const format = createOutputFormat(rt.config.outputFormat, { checkCrc: rt.flags.crcCheck, compression: rt.config.outputCompression, dedupe: rt.config.outputDedupe });
   rt.onClose(() => format.close());
   return format;
 }
@@ -271,7 +271,7 @@ export const DAY_COMMANDS: CommandEntry[] = [
     needs: ['dest-bucket'],
     options: withShardOptions,
     dryRun: () => false,
-    deps: uploadDeps,
+    deps: async (rt) => ({ ...(await uploadDeps(rt, 'upload')), ...(rt.config.outputDedupe === 'latest' ? { compactWith: outputFormat(rt) } : {}) }),
     run: async (deps) => (await import('../commands/upload.js')).upload(deps),
   }),
   defineCommand({

@@ -93,6 +93,7 @@ export function createRenderer(options: RenderOptions): Emit & { finish(): void 
           e.bytes !== undefined ? formatBytes(e.bytes) : '',
           e.records !== undefined ? `${e.records} records` : '',
           e.path ? `${e.path} path` : '',
+          e.dropped !== undefined ? `${e.dropped} older versions dropped` : '',
           e.reason ?? '',
         ].filter(Boolean);
         line(out, `${e.stage} ${e.day}: ${e.status}${parts.length ? ` (${parts.join(', ')})` : ''} in ${e.seconds.toFixed(1)}s`);

@@ -2,7 +2,10 @@
  * `compact`: a day with more than one data file (late exports add one per
  * run) gets one file holding all of its records, committed with one ledger
  * write that replaces the old files' batches; then the old files are
- * deleted. Avro days are a block copy of the files' blocks.
+ * deleted. Avro days are a block copy of the files' blocks; Parquet days are
+ * rewritten, the files merged series by series (parquet-source.ts). With
+ * output.dedupe: latest, each key's latest recordVersion across the files
+ * is kept.
  *
  * What a query sees: until the ledger write, the old files (the new one, if
  * listed, is an extra copy of the same records); from the ledger write to
@@ -31,7 +34,7 @@ export async function compact(deps: CompactDeps): Promise<CommandSummary> {
 }
 
 /** Compacts one day; the caller holds it (underHold). */
-export async function compactDay(deps: CompactDeps, day: Day): Promise<DayOutcome> {
+export async function compactDay(deps: Omit<CompactDeps, 'range'>, day: Day): Promise<DayOutcome> {
   const { config, dest, format, emit } = deps;
   const log = (level: 'info' | 'warn', message: string) => emit({ type: 'log', stage: 'compact', day: isoDay(day), level, message });
   const commit = await DayCommit.open(dest, config, day, commitOptions(deps));
@@ -44,7 +47,6 @@ export async function compactDay(deps: CompactDeps, day: Day): Promise<DayOutcom
   if (other) {
     throw new DayError(`${other.file} is not ${format.name}: compact writes one ${format.name} file from ${format.name} files; run it with --output-format matching the day's files`);
   }
-  if (format.name !== 'avro') throw new DayError(`compacting ${format.name} days is not supported yet (Avro days are); the day keeps its ${batches.length} files, each record once`);
   const t0 = Date.now();
   const dir = compactDayDir(config.workDir, day);
   await rm(dir, { recursive: true, force: true });
@@ -66,12 +68,13 @@ export async function compactDay(deps: CompactDeps, day: Day): Promise<DayOutcom
     { seed: hash },
   );
   const expected = batches.reduce((n, b) => n + b.records, 0);
-  if (written.records !== expected) {
+  if (written.records + (written.dropped ?? 0) !== expected) {
     await rm(dir, { recursive: true, force: true });
     throw new DayError(`the day's data files hold ${written.records} records where its ledger says ${expected}; not compacted`);
   }
   const removed = await commit.replaceAll(file, out, written.records, { contentType: contentTypeOf(file), transfers: deps.transfers });
   await rm(dir, { recursive: true, force: true });
-  log('info', `\tcompacted ${removed.length} files into ${file} (${written.records} records) in ${seconds(t0)} secs`);
-  return { status: 'done', objects: objects.length, records: written.records, reason: `${batches.length} files into 1` };
+  const drops = written.dropped !== undefined ? `, ${written.dropped} older versions dropped` : '';
+  log('info', `\tcompacted ${removed.length} files into ${file} (${written.records} records${drops}) in ${seconds(t0)} secs`);
+  return { status: 'done', objects: objects.length, records: written.records, reason: `${batches.length} files into 1`, ...(written.dropped !== undefined ? { dropped: written.dropped } : {}) };
 }

@@ -52,6 +52,8 @@ export interface UploadDeps extends RunContext, Guarded {
   config: Config;
   dest: ObjectStore;
   transfers: Limiter;
+  /** With output.dedupe: latest, the format that compacts a day left with more than one file after its upload, so that each key is kept once across runs. */
+  compactWith?: OutputFormat;
 }
 
 /** compact: the destination, and the format that writes the day's one file. */
@@ -63,6 +65,6 @@ export interface CompactDeps extends UploadDeps {
 export type RunDeps = DownloadDeps &
   MergeDeps &
   UploadDeps & {
-    /** Compact each day after its upload (run --compact). */
+    /** Compact each day after its upload (run --compact, or output.dedupe: latest). */
     compact?: boolean;
   };

@@ -62,8 +62,17 @@ export async function mergeDay(deps: MergeDeps, day: Day): Promise<DayOutcome> {
       await writeFileAtomic(path.join(outDir, MERGED_INDEX_FILE), formatIndex([...manifest.previousIds, ...seriesIds]));
       const objects = use.map(({ file: _f, check: _c, ...o }) => o);
       await writeBatch(outDir, { day: manifest.day, file, bytes: result.bytesOut, records: result.records, path: result.path, objects, seriesIds, ...(skipped.length ? { skipped } : {}) });
+      if (result.dropped !== undefined) log('info', `${name}: ${result.dropped} records dropped as older versions (output.dedupe: latest), ${result.records} kept`);
       log('info', `${manifest.day}: ** Merge Time: ${seconds(t0)} secs **`);
-      return { status: 'done', objects: use.length, bytes: result.bytesIn, records: result.records, path: result.path, ...(skipped.length ? { reason: `${skipped.length} bad object(s) skipped` } : {}) };
+      return {
+        status: 'done',
+        objects: use.length,
+        bytes: result.bytesIn,
+        records: result.records,
+        path: result.path,
+        ...(result.dropped !== undefined ? { dropped: result.dropped } : {}),
+        ...(skipped.length ? { reason: `${skipped.length} bad object(s) skipped` } : {}),
+      };
     } catch (err) {
       if (!(err instanceof BadInputsError) || !deps.skipBadObjects) throw err;
       const bad = new Map(err.bad.map((b) => [b.name, b.reason]));

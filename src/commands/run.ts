@@ -27,8 +27,9 @@ export async function run(deps: RunDeps, daysInFlight = DAYS_IN_FLIGHT): Promise
       }
       const merged = await mergeDay(ctx, day);
       await uploadDay(ctx, day);
-      if (deps.compact) await compactDay({ ...ctx, range: deps.range }, day);
-      return { status: 'done', objects: fetched.objects, bytes: fetched.bytes, records: merged.records, path: merged.path };
+      // with dedupe, a day's keys are compared across the files of every run: one file a day
+      if (deps.compact || deps.config.outputDedupe === 'latest') await compactDay(ctx, day);
+      return { status: 'done', objects: fetched.objects, bytes: fetched.bytes, records: merged.records, path: merged.path, ...(merged.dropped !== undefined ? { dropped: merged.dropped } : {}) };
     });
   });
 }

@@ -1,6 +1,7 @@
 import { rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DayCommit } from '../destination/day-commit.js';
+import { compactDay } from './compact.js';
 import { contentTypeOf } from '../output/formats.js';
 import { isoDay, type Day } from '../partition/day.js';
 import { DayError } from '../shared/errors.js';
@@ -13,7 +14,13 @@ import { commitOptions, forEachDay, seconds, shardDays, underHold } from './for-
 export async function upload(deps: UploadDeps): Promise<CommandSummary> {
   deps.emit({ type: 'log', stage: 'upload', level: 'info', message: 'Started uploading re-partitioned AVRO data files and index file for each day' });
   const days = shardDays(deps, 'upload', await listDayFolders(deps.config.mergedDir));
-  return forEachDay(deps, 'upload', days, 2, (day) => underHold(deps, 'upload', day, (held) => uploadDay(held, day)));
+  return forEachDay(deps, 'upload', days, 2, (day) =>
+    underHold(deps, 'upload', day, async (held) => {
+      const outcome = await uploadDay(held, day);
+      if (deps.compactWith && outcome.status === 'done') await compactDay({ ...held, format: deps.compactWith }, day);
+      return outcome;
+    }),
+  );
 }
 
 /**

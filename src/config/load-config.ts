@@ -40,10 +40,15 @@ export interface Config {
   outputFormat: OutputFormatName;
   /** Parquet's page compression. */
   outputCompression: 'snappy' | 'zstd';
+  /** output.dedupe: which of a key's records are kept. */
+  outputDedupe: Dedupe;
   concurrency: number;
 }
 
 export type OutputFormatName = 'avro' | 'parquet';
+/** output.dedupe: none keeps every record; latest keeps, for each (seriesId, timeInSeconds, offsetInNanos), the largest recordVersion. */
+export type Dedupe = 'none' | 'latest';
+const DEDUPE_MODES: readonly Dedupe[] = ['none', 'latest'];
 const OUTPUT_FORMATS: readonly string[] = ['avro', 'parquet'];
 
 export type ConditionalWrites = 'auto' | 'required' | 'off';
@@ -165,6 +170,9 @@ export function resolveConfig(file: string, doc: unknown, flags: ConfigFlags, ne
   const outputCompression = str('output.compression') ?? def('output.compression');
   if (!['snappy', 'zstd'].includes(outputCompression)) problems.push(`output.compression: '${outputCompression}' is not one of snappy, zstd`);
 
+  const outputDedupe = str('output.dedupe') ?? def('output.dedupe');
+  if (!(DEDUPE_MODES as readonly string[]).includes(outputDedupe)) problems.push(`output.dedupe: '${outputDedupe}' is not one of ${DEDUPE_MODES.join(', ')}`);
+
   const profile = flags.profile ?? str('credentials.profile');
   const config: Config = {
     configFile: file,
@@ -193,6 +201,7 @@ export function resolveConfig(file: string, doc: unknown, flags: ConfigFlags, ne
     conditionalWrites: conditionalWrites as ConditionalWrites,
     outputFormat: outputFormat as OutputFormatName,
     outputCompression: outputCompression as 'snappy' | 'zstd',
+    outputDedupe: outputDedupe as Dedupe,
     concurrency,
   };
   if (config.rawDir === config.mergedDir) problems.push(`local_dirs: raw and merged folders must differ (both '${config.rawDir}')`);

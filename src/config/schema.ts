@@ -41,6 +41,13 @@ export const KEYS = [
   },
   { path: 'output.format', flat: [], default: 'avro', meaning: 'avro (one snappy Avro file a day, as the original wrote) or parquet (sorted by seriesId and time, row-group statistics: a query on one series reads a small part of the day)' },
   { path: 'output.compression', flat: [], default: 'snappy', meaning: 'Parquet page compression: snappy or zstd (Avro output keeps the inputs\' snappy blocks)' },
+  {
+    path: 'output.dedupe',
+    flat: [],
+    default: 'none',
+    meaning:
+      'none keeps every record; latest keeps, for each seriesId, timeInSeconds and offsetInNanos, only the record with the largest recordVersion, across all of the day\'s files (a day already holding files is compacted after each upload)',
+  },
   { path: 'concurrency', flat: [], default: 16, meaning: 'parallel S3 transfers (memory: about concurrency x 8 MiB at most while uploading)' },
 ] as const satisfies readonly KeyDef[];
 

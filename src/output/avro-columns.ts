@@ -153,6 +153,11 @@ export class ColumnData {
     this.length += n;
   }
 
+  /** Whether row `i` holds a value (not null). */
+  has(i: number): boolean {
+    return ((this.valid[i >> 3]! >> (i & 7)) & 1) === 1;
+  }
+
   /** A number of row `i` (int64 joined from its words), for sorting. */
   numberAt(i: number): number {
     return this.words.length ? this.words[2 * i + 1]! * 4294967296 + (this.words[2 * i]! >>> 0) : this.numbers[i]!;

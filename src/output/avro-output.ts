@@ -1,13 +1,19 @@
 import { createHash } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import { AvroFormatError } from '../avro/avro-format-error.js';
 import { allBad, findBadInputs } from '../avro/check-inputs.js';
+import { dedupeLatest } from '../avro/dedupe-latest.js';
 import { mergeFiles } from '../avro/merge-files.js';
+import { DayError } from '../shared/errors.js';
 import { MergeWorkers } from '../avro/merge-workers.js';
+import type { Dedupe } from '../config/load-config.js';
 import { BadInputsError, type DayInput, type DayWritten, type FormatInfo, type OutputFormat, type WriteDayOptions } from './output-format.js';
 
 export interface AvroOutputOptions {
   /** Also decompress every snappy block and check its CRC (about 4 x slower); otherwise blocks are copied as stored, their framing checked. */
   checkCrc?: boolean;
+  /** latest: keep only each key's latest recordVersion (see avro/dedupe-latest.ts). */
+  dedupe?: Dedupe;
 }
 
 /** What a format tells its caller of bad inputs: each by its name, and one message for all. */
@@ -43,9 +49,11 @@ export function avroOutput(options: AvroOutputOptions = {}): OutputFormat {
       const unchecked = options.checkCrc ? [] : inputs.filter((i) => i.checkContent);
       const badUnchecked = unchecked.length > 0 ? await findBadInputs(unchecked, workers, { crc: true }) : [];
       if (badUnchecked.length > 0) throw badInputs(badUnchecked, allBad(badUnchecked));
-      const result = await mergeFiles(inputs, outFile, {
-        // derived from the inputs, so the same inputs give the same bytes and ETag
-        sync: createHash('sha256').update(`sync:${day.seed}`).digest().subarray(0, 16),
+      // derived from the inputs, so the same inputs give the same bytes and ETag
+      const sync = createHash('sha256').update(`sync:${day.seed}`).digest().subarray(0, 16);
+      const merged = options.dedupe === 'latest' ? `${outFile}.all` : outFile;
+      const result = await mergeFiles(inputs, merged, {
+        sync,
         workers,
         checkCrc: options.checkCrc,
         onInput: day.onInput,
@@ -56,7 +64,17 @@ export function avroOutput(options: AvroOutputOptions = {}): OutputFormat {
         // none found alone: the fault is in how it fits the others (its schema), and it names that input
         throw badInputs(bad.length > 0 ? bad : [err], bad.length > 1 ? allBad(bad) : err);
       });
-      return { records: result.records, bytesIn: result.bytesIn, bytesOut: result.bytesOut, path: result.path };
+      if (merged === outFile) return { records: result.records, bytesIn: result.bytesIn, bytesOut: result.bytesOut, path: result.path };
+      try {
+        const kept = await dedupeLatest(merged, outFile, 'the merged day', sync);
+        return { records: kept.records, bytesIn: result.bytesIn, bytesOut: kept.bytesOut, path: `${result.path}+dedupe`, dropped: kept.dropped };
+      } catch (err) {
+        // the inputs were each read whole by the merge: a fault here is in how they fit (a schema without the key fields)
+        if (err instanceof AvroFormatError) throw new DayError(`output.dedupe: ${err.detail}`);
+        throw err;
+      } finally {
+        await rm(merged, { force: true });
+      }
     },
     close: () => workers.close(),
   };

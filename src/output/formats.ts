@@ -1,4 +1,5 @@
 /** The output formats by name: where a new format is added. */
+import type { Dedupe } from '../config/load-config.js';
 import { AVRO, avroOutput } from './avro-output.js';
 import type { FormatInfo, OutputFormat } from './output-format.js';
 import { PARQUET, parquetOutput, type ParquetCompression } from './parquet-output.js';
@@ -8,6 +9,8 @@ export interface FormatOptions {
   checkCrc?: boolean;
   /** Parquet's page compression. */
   compression?: ParquetCompression;
+  /** output.dedupe. */
+  dedupe?: Dedupe;
 }
 
 const FORMATS = {

@@ -23,6 +23,8 @@ export interface DayWritten {
   bytesOut: number;
   /** How the format got there (Avro: block-copy, transcode or decode); reported per day. */
   path: string;
+  /** Records left out by output.dedupe: latest (an older recordVersion of a key kept once). */
+  dropped?: number;
 }
 
 export interface WriteDayOptions {

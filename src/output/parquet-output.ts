@@ -16,19 +16,20 @@
  * batches built with apache-arrow; see the commit that chose it for the
  * measurements against hyparquet-writer and DuckDB's Node API.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { pipeline } from 'node:stream/promises';
 import { createRequire } from 'node:module';
 import type * as Arrow from 'apache-arrow';
-import type avro from 'avsc';
 import type * as ParquetWasm from 'parquet-wasm';
-import { AvroFormatError } from '../avro/avro-format-error.js';
-import { decompressBlock, SUPPORTED_CODECS } from '../avro/codec.js';
-import { BlockFramer, parseWholeHeader } from '../avro/container.js';
-import { ColumnData, decodeBlock, flatFields, type Primitive } from './avro-columns.js';
+import { KEY_FIELDS } from '../avro/dedupe-latest.js';
+import type { Dedupe } from '../config/load-config.js';
+import { DayError } from '../shared/errors.js';
+import type { ColumnData } from './avro-columns.js';
+import { isParquet, parquetSource } from './parquet-source.js';
+import { avroSource, freshColumns, rowsOf, type Tally } from './series-source.js';
 import { BadInputsError, type DayInput, type DayWritten, type FormatInfo, type OutputFormat, type WriteDayOptions } from './output-format.js';
 
 // required, not imported: the bundled CLI runs in a vm script, which has no dynamic import
@@ -54,101 +55,24 @@ export const PARQUET: FormatInfo = {
   athenaStorage: () => 'STORED AS PARQUET',
 };
 
-/** A column: its name, how it is stored (ColumnData's type), whether it holds a nested Avro type as JSON text, and whether it is optional. */
-type Column = { name: string; type: Exclude<Primitive, 'null'>; json: boolean; nullable: boolean };
+/** Larger versions first; a missing or null version is the smallest. */
+const byVersionDown = (a: number, b: number) => (b > a ? 1 : b < a ? -1 : 0);
 
-type Field = { name: string; type: unknown };
-
-const PRIMITIVE_TYPES: readonly string[] = ['boolean', 'int', 'long', 'float', 'double', 'bytes', 'string'];
-
-/** The Parquet columns of an Avro record schema. */
-export function columnsOf(schema: { fields?: Field[] }): Column[] {
-  return (schema.fields ?? []).map((f) => {
-    const branches = Array.isArray(f.type) ? (f.type as unknown[]) : [f.type];
-    const nonNull = branches.filter((b) => b !== 'null');
-    const nullable = nonNull.length < branches.length;
-    const only = nonNull.length === 1 ? nonNull[0] : undefined;
-    const name = typeof only === 'string' ? only : (only as { type?: string } | undefined)?.type;
-    const primitive = name !== undefined && name !== 'null' && PRIMITIVE_TYPES.includes(name);
-    return { name: f.name, type: primitive ? (name as Column['type']) : 'string', json: !primitive, nullable };
-  });
-}
-
-/** Every record of one Avro input, decoded in its own schema and read as `reader` (the day's column schema). */
-async function decodeInput(avsc: typeof avro, input: DayInput, reader: avro.Type | undefined): Promise<{ records: Record<string, unknown>[]; bytes: number }> {
-  const buf = await readFile(input.file);
-  const { header, length } = parseWholeHeader(buf, input.name);
-  if (!(SUPPORTED_CODECS as readonly string[]).includes(header.codec)) throw new AvroFormatError(input.name, `codec '${header.codec}' is not one of ${SUPPORTED_CODECS.join(', ')}`);
-  let schema: { fields?: Field[] };
-  let writer: avro.Type;
-  try {
-    schema = JSON.parse(header.schemaText) as { fields?: Field[] };
-    writer = avsc.Type.forSchema(schema as avro.Schema, { wrapUnions: false });
-  } catch (err) {
-    throw new AvroFormatError(input.name, `its schema cannot be read (${(err as Error).message})`);
-  }
-  const type = reader ?? writer;
-  let resolver: ReturnType<avro.Type['createResolver']> | undefined;
-  if (reader && reader.schema() !== writer.schema()) {
-    try {
-      resolver = reader.createResolver(writer);
-    } catch (err) {
-      throw new AvroFormatError(input.name, `its schema does not fit the day's first schema (${(err as Error).message})`);
-    }
-  }
-  const records: Record<string, unknown>[] = [];
-  let index = 0;
-  new BlockFramer().forEachBlock(buf, length, header, input.name, (count, start, end) => {
-    const raw = decompressBlock(header.codec, buf.subarray(start, end), input.name, index++);
-    let pos = 0;
-    for (let i = 0; i < count; i++) {
-      let d: { value: unknown; offset: number };
-      try {
-        d = type.decode(raw, pos, resolver);
-      } catch (err) {
-        throw new AvroFormatError(input.name, `a record of block ${index - 1} cannot be decoded (${(err as Error).message})`);
-      }
-      if (d.offset < 0) throw new AvroFormatError(input.name, `a record of block ${index - 1} runs past the end of its block`);
-      pos = d.offset;
-      records.push(d.value as Record<string, unknown>);
-    }
-  });
-  return { records, bytes: buf.length };
-}
-
-const byTime = (a: Record<string, unknown>, b: Record<string, unknown>) =>
-  (a.timeInSeconds as number) - (b.timeInSeconds as number) || (a.offsetInNanos as number) - (b.offsetInNanos as number);
-
-export function parquetOutput(options: { compression?: ParquetCompression } = {}): OutputFormat {
+export function parquetOutput(options: { compression?: ParquetCompression; dedupe?: Dedupe } = {}): OutputFormat {
   const compression = options.compression ?? 'snappy';
+  const dedupe = options.dedupe === 'latest';
   return {
     ...PARQUET,
     async writeDay(inputs: DayInput[], outFile: string, day: WriteDayOptions): Promise<DayWritten> {
       // loaded here: the Avro path and the other commands never pay for them
       const arrow = requireHere('apache-arrow') as typeof Arrow;
       const pw = requireHere('parquet-wasm') as typeof ParquetWasm;
-      const avsc = requireHere('avsc') as typeof avro;
-      // series by series, in seriesId order; an input of unknown series sorts by its name
-      const bySeries = new Map<string, DayInput[]>();
-      for (const input of inputs) {
-        const id = input.seriesId ?? input.name;
-        bySeries.set(id, [...(bySeries.get(id) ?? []), input]);
-      }
-      let records = 0;
-      let bytesIn = 0;
-      const bad: { name: string; reason: string }[] = [];
-      const badInput = (err: unknown) => {
-        if (!(err instanceof AvroFormatError)) throw err;
-        bad.push({ name: err.file, reason: err.detail });
-      };
-
-      // the day's columns are the first input's schema; a flat one is decoded straight into columns
-      const first = inputs[0] && (await readFile(inputs[0].file).then((b) => parseWholeHeader(b, inputs[0]!.name).header).catch(() => undefined));
-      const firstSchema = first && (JSON.parse(first.schemaText) as { fields?: Field[] });
-      const flat = firstSchema && flatFields(firstSchema);
-      const columns = firstSchema ? columnsOf(firstSchema) : [];
-      const fresh = () => new Map(columns.map((c) => [c.name, new ColumnData(c.type)]));
-      const rowsOf = (group: Map<string, ColumnData>) => group.values().next().value?.length ?? 0;
+      const tally: Tally = { records: 0, bytesIn: 0, bad: [], onInput: day.onInput };
+      // compact gives this format its own files back: a rewrite of Parquet days
+      const { columns, series } = (await isParquet(inputs[0]?.file)) ? await parquetSource(inputs, tally) : await avroSource(inputs, tally);
+      const missing = KEY_FIELDS.filter((k) => !columns.some((c) => c.name === k));
+      if (dedupe && columns.length > 0 && missing.length > 0) throw new DayError(`output.dedupe: latest needs the fields ${KEY_FIELDS.join(', ')}; ${inputs[0]!.name} has no ${missing.join(', ')}`);
+      let dropped = 0;
 
       /** Arrow data of a filled column (copied into the IPC stream at once, so the column may be reset after). */
       const columnData = (c: ColumnData) => {
@@ -186,72 +110,33 @@ export function parquetOutput(options: { compression?: ParquetCompression } = {}
         return batches;
       };
 
-      /** A flat schema's series: blocks decoded into column arrays, sorted by a permutation, no record objects. */
-      const series = fresh();
-      const addFlat = async (seriesInputs: DayInput[], group: Map<string, ColumnData>) => {
-        for (const c of series.values()) c.reset();
-        for (const input of seriesInputs) {
-          try {
-            const buf = await readFile(input.file);
-            const { header, length } = parseWholeHeader(buf, input.name);
-            const fields = flatFields(JSON.parse(header.schemaText) as { fields?: Field[] });
-            if (!fields) throw new AvroFormatError(input.name, "its schema is not the day's flat record schema");
-            let index = 0;
-            let count = 0;
-            new BlockFramer().forEachBlock(buf, length, header, input.name, (n, start, end) => {
-              const raw = decompressBlock(header.codec, buf.subarray(start, end), input.name, index++);
-              try {
-                if (decodeBlock(raw, n, fields, series) !== raw.length) throw new RangeError('bytes after its records');
-              } catch (err) {
-                throw new AvroFormatError(input.name, `block ${index - 1} cannot be decoded (${(err as Error).message})`);
-              }
-              count += n;
-            });
-            records += count;
-            bytesIn += buf.length;
-            day.onInput?.(count, buf.length);
-          } catch (err) {
-            badInput(err);
+      /** One series' rows into the row group: sorted by time by a permutation (no record objects), each key's latest only with dedupe. */
+      const sortInto = (rows: Map<string, ColumnData>, group: Map<string, ColumnData>) => {
+        let order = Array.from({ length: rowsOf(rows) }, (_, i) => i);
+        const [time, offset, version] = [rows.get('timeInSeconds'), rows.get('offsetInNanos'), rows.get('recordVersion')];
+        const versionAt = (i: number) => (version?.has(i) ? version.numberAt(i) : -Infinity);
+        if (time && offset) {
+          // stable: between equal versions the first read stays first
+          order.sort((a, b) => time.numberAt(a) - time.numberAt(b) || offset.numberAt(a) - offset.numberAt(b) || (dedupe ? byVersionDown(versionAt(a), versionAt(b)) : 0));
+          if (dedupe) {
+            const all = order.length;
+            order = order.filter((r, k) => k === 0 || time.numberAt(r) !== time.numberAt(order[k - 1]!) || offset.numberAt(r) !== offset.numberAt(order[k - 1]!));
+            dropped += all - order.length;
           }
         }
-        const order = Array.from({ length: rowsOf(series) }, (_, i) => i);
-        const [time, offset] = [series.get('timeInSeconds'), series.get('offsetInNanos')];
-        if (time && offset) order.sort((a, b) => time.numberAt(a) - time.numberAt(b) || offset.numberAt(a) - offset.numberAt(b));
-        for (const [name, c] of series) group.get(name)!.gather(c, order);
+        for (const [name, c] of rows) group.get(name)!.gather(c, order);
       };
 
-      /** Another schema's series: records decoded by avsc, sorted, appended value by value (nested types as JSON text). */
-      const reader = firstSchema && !flat ? avsc.Type.forSchema(firstSchema as avro.Schema, { wrapUnions: false }) : undefined;
-      const addDecoded = async (seriesInputs: DayInput[], group: Map<string, ColumnData>) => {
-        const rows: Record<string, unknown>[] = [];
-        for (const input of seriesInputs) {
-          try {
-            const got = await decodeInput(avsc, input, reader);
-            for (const r of got.records) rows.push(r);
-            records += got.records.length;
-            bytesIn += got.bytes;
-            day.onInput?.(got.records.length, got.bytes);
-          } catch (err) {
-            badInput(err);
-          }
-        }
-        if (columns.some((c) => c.name === 'timeInSeconds')) rows.sort(byTime);
-        for (const c of columns) {
-          const into = group.get(c.name)!;
-          for (const r of rows) into.appendValue(c.json ? (r[c.name] === null ? null : JSON.stringify(r[c.name])) : r[c.name]);
-        }
-      };
-
-      /** Series by series, in seriesId order, a batch each time a row group's worth has gathered. */
-      async function* batches(add: typeof addFlat) {
-        const group = fresh();
-        for (const id of [...bySeries.keys()].sort()) {
-          await add(bySeries.get(id)!, group);
-          if (bad.length > 0 || rowsOf(group) < ROW_GROUP_ROWS) continue;
+      /** Series by series, a batch each time a row group's worth has gathered. */
+      async function* batches() {
+        const group = freshColumns(columns);
+        for await (const rows of series) {
+          sortInto(rows, group);
+          if (tally.bad.length > 0 || rowsOf(group) < ROW_GROUP_ROWS) continue;
           yield* batchOf(group);
           for (const c of group.values()) c.reset();
         }
-        if (bad.length === 0 && columns.length > 0 && (rowsOf(group) > 0 || records === 0)) yield* batchOf(group);
+        if (tally.bad.length === 0 && columns.length > 0 && (rowsOf(group) > 0 || tally.records === 0)) yield* batchOf(group);
       }
 
       const props = new pw.WriterPropertiesBuilder()
@@ -259,10 +144,11 @@ export function parquetOutput(options: { compression?: ParquetCompression } = {}
         .setMaxRowGroupSize(ROW_GROUP_ROWS)
         .setCreatedBy(`sitewise-repartition (parquet-rs via parquet-wasm); inputs ${day.seed.slice(0, 16)}`)
         .build();
-      const badInputs = () => new BadInputsError(bad, `${bad.length} input(s) are not valid Avro: ${bad.map((b) => `${b.name}: ${b.reason}`).join('; ')}`);
+      const { bad } = tally;
+      const badInputs = () => new BadInputsError(bad, `${bad.length} input(s) cannot be read: ${bad.map((b) => `${b.name}: ${b.reason}`).join('; ')}`);
       try {
         // one batch at a time: a stream's default read-ahead (16 objects) would hold 16 row groups in memory
-        const source = Readable.toWeb(Readable.from(batches(flat ? addFlat : addDecoded), { objectMode: true, highWaterMark: 1 }), { strategy: { highWaterMark: 1 } });
+        const source = Readable.toWeb(Readable.from(batches(), { objectMode: true, highWaterMark: 1 }), { strategy: { highWaterMark: 1 } });
         const stream = await pw.transformParquetStream(source as unknown as ReadableStream, props);
         await pipeline(Readable.fromWeb(stream as unknown as WebReadableStream<Uint8Array>), createWriteStream(outFile));
       } catch (err) {
@@ -271,7 +157,7 @@ export function parquetOutput(options: { compression?: ParquetCompression } = {}
       }
       if (bad.length > 0) throw badInputs();
       const { size } = await stat(outFile);
-      return { records, bytesIn, bytesOut: size, path: 'parquet' };
+      return { records: tally.records - dropped, bytesIn: tally.bytesIn, bytesOut: size, path: dedupe ? 'parquet+dedupe' : 'parquet', ...(dedupe ? { dropped } : {}) };
     },
     close: () => Promise.resolve(),
   };

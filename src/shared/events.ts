@@ -17,6 +17,7 @@ export type ProgressEvent =
       records?: number;
       path?: string;
       reason?: string;
+      dropped?: number;
       error?: string;
     }
   | {
@@ -43,6 +44,8 @@ export interface DayOutcome {
   records?: number;
   path?: string;
   reason?: string;
+  /** Records left out by output.dedupe: latest (an older recordVersion of a key). */
+  dropped?: number;
 }
 
 export interface CommandSummary {

@@ -229,3 +229,53 @@ export function breakFirstCrc(body: Buffer): Buffer {
   return copy;
 }
 
+
+/**
+ * Records SiteWise sends again in a later export, as it may ("newer records
+ * have larger versions"): for every `seriesEvery`-th series of `objects`, a
+ * new object (its own key, one second after the series' first export) with
+ * about a third of that series' records again, values changed. Most carry a
+ * larger recordVersion (they must win); some whose version is at least 1
+ * carry a smaller one (the earlier record must stay).
+ */
+export async function generateReExports(objects: ColdObject[], options: { seriesEvery?: number; seed?: number } = {}): Promise<ColdObject[]> {
+  const { seriesEvery = 3, seed = 11 } = options;
+  const rand = prng(seed);
+  const ids = [...new Set(objects.map((o) => o.seriesId))].sort().filter((_, i) => i % seriesEvery === 0);
+  const out: ColdObject[] = [];
+  for (const id of ids) {
+    const mine = objects.filter((o) => o.seriesId === id).sort((a, b) => a.key.localeCompare(b.key));
+    const records: RawDatum[] = [];
+    for (const r of mine.flatMap((o) => o.records)) {
+      if (rand() > 0.35) continue;
+      const old = r.recordVersion;
+      const stale = old !== null && old >= 1 && rand() < 0.3;
+      records.push({
+        ...r,
+        recordVersion: stale ? old - 1 : (old ?? 0) + 1 + Math.floor(rand() * 1000),
+        doubleValue: r.doubleValue === null ? null : r.doubleValue + 0.5,
+        stringValue: r.stringValue === null ? null : `${r.stringValue}-resent`,
+        integerValue: r.integerValue === null ? null : r.integerValue + 1,
+        booleanValue: r.booleanValue === null ? null : !r.booleanValue,
+        jsonValue: r.jsonValue === null ? null : JSON.stringify({ resent: true }),
+      });
+    }
+    if (records.length === 0) continue;
+    const first = mine[0]!;
+    const key = first.key.replace(/_(\d+)_([A-Z]+)\.avro$/, (_m, t: string) => `_${Number(t) + 1}_GOOD.avro`);
+    out.push({ key, seriesId: id, exportIndex: first.exportIndex, body: await encodeAvro(records), records });
+  }
+  return out;
+}
+
+/** Of records sharing (seriesId, timeInSeconds, offsetInNanos), the one with the largest recordVersion (null the smallest): what output.dedupe: latest keeps. */
+export function latestOf(records: RawDatum[]): RawDatum[] {
+  const best = new Map<string, RawDatum>();
+  const version = (r: RawDatum) => r.recordVersion ?? -Infinity;
+  for (const r of records) {
+    const key = `${r.seriesId}\u0000${r.timeInSeconds}\u0000${r.offsetInNanos}`;
+    const had = best.get(key);
+    if (!had || version(r) > version(had)) best.set(key, r);
+  }
+  return [...best.values()];
+}

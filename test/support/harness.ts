@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { mapLimit } from '../../src/shared/limit.js';
+import { datum, parquetRows } from './parquet-read.js';
 import { decodeAvro, recordKey, type ColdObject, type RawDatum } from './generate-cold-tier.js';
 import { startS3, type S3Backend } from './s3-backend.js';
 import { startSiteWise, type SiteWiseServer } from './sitewise-server.js';
@@ -126,10 +127,12 @@ export async function startWorld(series: SeriesSpec[]): Promise<World> {
       return Buffer.from(await r.Body!.transformToByteArray());
     },
     async destinationRecords(dataPrefix = 'consolidated/') {
-      const keys = (await world.list(dest, dataPrefix)).filter((o) => o.key.endsWith('.avro'));
+      const listed = await world.list(dest, dataPrefix);
       const all: RawDatum[] = [];
       // one by one: spreading a large day's records into push() overflows the stack
-      for (const k of keys) for (const r of (await decodeAvro(await world.get(dest, k.key))).records) all.push(r);
+      for (const k of listed.filter((o) => o.key.endsWith('.avro'))) for (const r of (await decodeAvro(await world.get(dest, k.key))).records) all.push(r);
+      const parquet = await Promise.all(listed.filter((o) => o.key.endsWith('.parquet')).map((o) => world.get(dest, o.key)));
+      for (const row of await parquetRows(parquet)) all.push(datum(row));
       return all;
     },
     async stop() {

@@ -1,0 +1,159 @@
+/**
+ * What the Parquet writer reads a day from: its columns, and one series'
+ * rows at a time in seriesId order. Avro inputs (a merge) are read here;
+ * Parquet files (a compact) in parquet-source.ts.
+ */
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import type avro from 'avsc';
+import { AvroFormatError } from '../avro/avro-format-error.js';
+import { decompressBlock, SUPPORTED_CODECS } from '../avro/codec.js';
+import { BlockFramer, parseWholeHeader } from '../avro/container.js';
+import { ColumnData, decodeBlock, flatFields, type Primitive } from './avro-columns.js';
+import type { DayInput } from './output-format.js';
+
+const requireHere = createRequire(import.meta.url);
+
+/** A column: its name, how it is stored (ColumnData's type), whether it holds a nested Avro type as JSON text, and whether it is optional. */
+export type Column = { name: string; type: Exclude<Primitive, 'null'>; json: boolean; nullable: boolean };
+
+type Field = { name: string; type: unknown };
+
+const PRIMITIVE_TYPES: readonly string[] = ['boolean', 'int', 'long', 'float', 'double', 'bytes', 'string'];
+
+/** The Parquet columns of an Avro record schema. */
+export function columnsOf(schema: { fields?: Field[] }): Column[] {
+  return (schema.fields ?? []).map((f) => {
+    const branches = Array.isArray(f.type) ? (f.type as unknown[]) : [f.type];
+    const nonNull = branches.filter((b) => b !== 'null');
+    const nullable = nonNull.length < branches.length;
+    const only = nonNull.length === 1 ? nonNull[0] : undefined;
+    const name = typeof only === 'string' ? only : (only as { type?: string } | undefined)?.type;
+    const primitive = name !== undefined && name !== 'null' && PRIMITIVE_TYPES.includes(name);
+    return { name: f.name, type: primitive ? (name as Column['type']) : 'string', json: !primitive, nullable };
+  });
+}
+
+/** Every record of one Avro input, decoded in its own schema and read as `reader` (the day's column schema). */
+async function decodeInput(avsc: typeof avro, input: DayInput, reader: avro.Type | undefined): Promise<{ records: Record<string, unknown>[]; bytes: number }> {
+  const buf = await readFile(input.file);
+  const { header, length } = parseWholeHeader(buf, input.name);
+  if (!(SUPPORTED_CODECS as readonly string[]).includes(header.codec)) throw new AvroFormatError(input.name, `codec '${header.codec}' is not one of ${SUPPORTED_CODECS.join(', ')}`);
+  let schema: { fields?: Field[] };
+  let writer: avro.Type;
+  try {
+    schema = JSON.parse(header.schemaText) as { fields?: Field[] };
+    writer = avsc.Type.forSchema(schema as avro.Schema, { wrapUnions: false });
+  } catch (err) {
+    throw new AvroFormatError(input.name, `its schema cannot be read (${(err as Error).message})`);
+  }
+  const type = reader ?? writer;
+  let resolver: ReturnType<avro.Type['createResolver']> | undefined;
+  if (reader && reader.schema() !== writer.schema()) {
+    try {
+      resolver = reader.createResolver(writer);
+    } catch (err) {
+      throw new AvroFormatError(input.name, `its schema does not fit the day's first schema (${(err as Error).message})`);
+    }
+  }
+  const records: Record<string, unknown>[] = [];
+  let index = 0;
+  new BlockFramer().forEachBlock(buf, length, header, input.name, (count, start, end) => {
+    const raw = decompressBlock(header.codec, buf.subarray(start, end), input.name, index++);
+    let pos = 0;
+    for (let i = 0; i < count; i++) {
+      let d: { value: unknown; offset: number };
+      try {
+        d = type.decode(raw, pos, resolver);
+      } catch (err) {
+        throw new AvroFormatError(input.name, `a record of block ${index - 1} cannot be decoded (${(err as Error).message})`);
+      }
+      if (d.offset < 0) throw new AvroFormatError(input.name, `a record of block ${index - 1} runs past the end of its block`);
+      pos = d.offset;
+      records.push(d.value as Record<string, unknown>);
+    }
+  });
+  return { records, bytes: buf.length };
+}
+
+
+/** What a day's inputs have been read into, so far: for the day's summary, and the inputs that could not be read. */
+export interface Tally {
+  records: number;
+  bytesIn: number;
+  bad: { name: string; reason: string }[];
+  onInput?: (records: number, bytesIn: number) => void;
+}
+
+/** A day's inputs as columns and one series' rows at a time (each map filled, unsorted, then reused), in seriesId order. */
+export interface SeriesSource {
+  columns: Column[];
+  series: AsyncIterable<Map<string, ColumnData>>;
+}
+
+export const freshColumns = (columns: Column[]) => new Map(columns.map((c) => [c.name, new ColumnData(c.type)]));
+export const rowsOf = (group: Map<string, ColumnData>): number => group.values().next().value?.length ?? 0;
+
+/** Avro inputs, series by series: a flat schema decoded straight into columns, another by avsc (nested types as JSON text). */
+export async function avroSource(inputs: DayInput[], tally: Tally): Promise<SeriesSource> {
+  const avsc = requireHere('avsc') as typeof avro;
+  // series by series, in seriesId order; an input of unknown series sorts by its name
+  const bySeries = new Map<string, DayInput[]>();
+  for (const input of inputs) {
+    const id = input.seriesId ?? input.name;
+    bySeries.set(id, [...(bySeries.get(id) ?? []), input]);
+  }
+  const badInput = (err: unknown) => {
+    if (!(err instanceof AvroFormatError)) throw err;
+    tally.bad.push({ name: err.file, reason: err.detail });
+  };
+  // the day's columns are the first input's schema
+  const first = inputs[0] && (await readFile(inputs[0].file).then((b) => parseWholeHeader(b, inputs[0]!.name).header).catch(() => undefined));
+  const firstSchema = first && (JSON.parse(first.schemaText) as { fields?: Field[] });
+  const flat = firstSchema && flatFields(firstSchema);
+  const columns = firstSchema ? columnsOf(firstSchema) : [];
+  const reader = firstSchema && !flat ? avsc.Type.forSchema(firstSchema as avro.Schema, { wrapUnions: false }) : undefined;
+  const counted = (records: number, bytes: number) => {
+    tally.records += records;
+    tally.bytesIn += bytes;
+    tally.onInput?.(records, bytes);
+  };
+
+  const addFlat = async (input: DayInput, into: Map<string, ColumnData>) => {
+    const buf = await readFile(input.file);
+    const { header, length } = parseWholeHeader(buf, input.name);
+    const fields = flatFields(JSON.parse(header.schemaText) as { fields?: Field[] });
+    if (!fields) throw new AvroFormatError(input.name, "its schema is not the day's flat record schema");
+    let index = 0;
+    let count = 0;
+    new BlockFramer().forEachBlock(buf, length, header, input.name, (n, start, end) => {
+      const raw = decompressBlock(header.codec, buf.subarray(start, end), input.name, index++);
+      try {
+        if (decodeBlock(raw, n, fields, into) !== raw.length) throw new RangeError('bytes after its records');
+      } catch (err) {
+        throw new AvroFormatError(input.name, `block ${index - 1} cannot be decoded (${(err as Error).message})`);
+      }
+      count += n;
+    });
+    counted(count, buf.length);
+  };
+  const addDecoded = async (input: DayInput, into: Map<string, ColumnData>) => {
+    const got = await decodeInput(avsc, input, reader);
+    for (const c of columns) {
+      const column = into.get(c.name)!;
+      for (const r of got.records) column.appendValue(c.json ? (r[c.name] === null ? null : JSON.stringify(r[c.name])) : r[c.name]);
+    }
+    counted(got.records.length, got.bytes);
+  };
+
+  async function* series() {
+    const rows = freshColumns(columns);
+    for (const id of [...bySeries.keys()].sort()) {
+      for (const c of rows.values()) c.reset();
+      for (const input of bySeries.get(id)!) await (flat ? addFlat : addDecoded)(input, rows).catch(badInput);
+      yield rows;
+    }
+  }
+  return { columns, series: series() };
+}
+
