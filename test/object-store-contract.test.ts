@@ -73,6 +73,15 @@ describe('the ObjectStore seam against the plain SDK', () => {
     assert.deepEqual(Buffer.concat(streamed), theirs);
   });
 
+  it('readRange gives the bytes the SDK reads of the object: a range, the end, a range past the end; undefined for a missing key', async () => {
+    const body = randomBytes(1000);
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'range/one', Body: body }));
+    assert.deepEqual(await store.readRange('range/one', { start: 10, end: 20 }), body.subarray(10, 20));
+    assert.deepEqual(await store.readRange('range/one', { start: 992, end: 1000 }), body.subarray(992));
+    assert.deepEqual(await store.readRange('range/one', { start: 900, end: 5000 }), body.subarray(900));
+    assert.equal(await store.readRange('range/none', { start: 0, end: 8 }), undefined);
+  });
+
   it('lists exactly what ListObjectsV2 lists, across pages', async () => {
     const keys = Array.from({ length: 1003 }, (_, i) => `l/k${String(i).padStart(4, '0')}`);
     for (let i = 0; i < keys.length; i += 50) await Promise.all(keys.slice(i, i + 50).map((k, j) => store.put(k, `body ${i + j}`)));

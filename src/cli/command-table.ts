@@ -20,6 +20,7 @@ import { errorMessage, FatalError } from '../shared/errors.js';
 import { createLimiter } from '../shared/limit.js';
 import type { RetryPolicy } from '../shared/retry-policy.js';
 import type { ObjectStore } from '../store/object-store.js';
+import type { SeriesSummary } from '../sitewise/list-time-series.js';
 
 /** Connections per S3 client beyond the transfers in flight, for the ledger, index and listing requests beside them. */
 const SPARE_SOCKETS = 4;
@@ -101,6 +102,20 @@ async function s3Stores(rt: Runtime): Promise<(bucket: string) => ObjectStore> {
   };
 }
 
+/** The destination alone, for athena-ddl (no lock, no probe, the SDK's own retries). */
+export async function destinationStore(config: Config): Promise<{ store: ObjectStore; close: () => void }> {
+  const [{ createS3Client }, { S3Bucket }] = await Promise.all([import('../s3/create-s3-client.js'), import('../s3/s3-bucket.js')]);
+  const client = createS3Client({ region: config.region, endpoint: config.s3Endpoint, forcePathStyle: config.s3ForcePathStyle, profile: config.profile, maxSockets: 2, timeouts: config.timeouts });
+  const store = new S3Bucket(client, config.destBucket, { timeouts: config.timeouts });
+  return {
+    store,
+    close: () => {
+      void store.destroy();
+      client.destroy();
+    },
+  };
+}
+
 /**
  * The buckets checked once, before any work: a wrong name, region, role or
  * endpoint is one line naming the config key and the value, not a failure
@@ -128,17 +143,20 @@ async function checkBuckets(rt: Runtime, buckets: { store: ObjectStore; key: str
 async function seriesLookup(rt: Runtime): Promise<SeriesLookup> {
   const { config, retry } = rt;
   const type = config.timeseriesType;
-  if (type === 'ALL') return () => Promise.resolve(undefined);
-  const { createSiteWiseClient, listTimeSeriesIds } = await import('../sitewise/list-time-series.js');
+  if (type === 'ALL') return { ids: () => Promise.resolve(undefined), asked: () => undefined };
+  const { createSiteWiseClient, listTimeSeries, seriesIds } = await import('../sitewise/list-time-series.js');
   const client = createSiteWiseClient({ region: config.region, endpoint: config.sitewiseEndpoint, profile: config.profile, timeouts: config.timeouts });
   rt.onClose(() => client.destroy());
-  let known: Promise<Set<string>> | undefined;
+  let known: Promise<SeriesSummary[]> | undefined;
   const endpoint = `${config.sitewiseEndpoint ?? 'the AWS IoT SiteWise endpoint'} (from ${config.endpointSources.sitewise})`;
   const named = (err: unknown): never => {
     if (err instanceof FatalError || rt.signal.aborted) throw err;
     throw new FatalError(`ListTimeSeries at ${endpoint}: ${errorMessage(err)}${isUnreachable(err) ? '; check the URL and the network' : ''}`, { cause: err });
   };
-  return () => (known ??= listTimeSeriesIds(client, type, retry, rt.signal).catch(named));
+  return {
+    ids: async () => seriesIds(await (known ??= listTimeSeries(client, type, retry, rt.signal).catch(named))),
+    asked: () => known,
+  };
 }
 
 function outputFormat(rt: Runtime): OutputFormat {

@@ -7,7 +7,8 @@ import { loadConfig } from '../config/load-config.js';
 import { retryPolicyFromEnv, type RetryPolicy } from '../shared/retry-policy.js';
 import { defaultOf } from '../config/schema.js';
 import { FORMAT_NAMES, formatInfo } from '../output/formats.js';
-import { DAY_COMMANDS, type CliFlags, type CommandEntry } from './command-table.js';
+import { DAY_COMMANDS, destinationStore, type CliFlags, type CommandEntry } from './command-table.js';
+import { errorMessage } from '../shared/errors.js';
 import { peakRssMb } from './peak-memory.js';
 import { createRenderer } from './render.js';
 import { acquireWorkLock } from './work-lock.js';
@@ -118,16 +119,32 @@ Examples:
   }
   program
     .command('athena-ddl')
-    .description('print the Athena CREATE EXTERNAL TABLE statement for the merged output (partition projection, no crawler)')
+    .description('print the Athena statements for the merged output (a table with partition projection, no crawler), the series catalog, SiteWise\'s asset_metadata and a view with names beside ids; run them one at a time')
     .option('-c, --config <file>', 'config file', 'config.yml')
     .option('--table <name>', 'table name', 'sitewise_repartitioned')
     .option('--database <name>', 'database name', 'default')
     .addOption(new Option('--output-format <format>', `the format of the merged files (overrides output.format, default ${defaultOf('output.format')})`).choices(FORMAT_NAMES))
-    .addHelpText('after', '\nExample:\n  sitewise-repartition athena-ddl --table plant_data > create-table.sql\n')
-    .action(async (flags: { config: string; table: string; database: string; outputFormat?: string }) => {
+    .option('--raw-schema', 'columns of the documented raw schema, without reading the destination (no AWS access)')
+    .addHelpText('after', '\nThe columns are read from the last data file in the destination (its Avro header or Parquet footer), so agg/ data and\nschemas SiteWise adds fields to come out right; with none yet, or --raw-schema, they are the documented raw schema.\n\nExample:\n  sitewise-repartition athena-ddl --table plant_data > create-table.sql\n')
+    .action(async (flags: { config: string; table: string; database: string; outputFormat?: string; rawSchema?: boolean }) => {
       const config = await loadConfig({ config: flags.config, outputFormat: flags.outputFormat }, ['dest-bucket'], process.env);
-      const { athenaDdl } = await import('../commands/athena-ddl.js');
-      process.stdout.write(athenaDdl(config, flags, formatInfo(config.outputFormat)));
+      const { athenaCatalogDdl, athenaDdl, destinationSchema } = await import('../commands/athena-ddl.js');
+      const format = formatInfo(config.outputFormat);
+      const warn = (message: string) => process.stderr.write(`WARNING: ${message}\n`);
+      let schema;
+      if (!flags.rawSchema) {
+        const { store, close } = await destinationStore(config);
+        try {
+          schema = await destinationSchema(store, config.dataPrefix, format);
+          if (!schema) warn(`no ${format.name} data file under s3://${config.destBucket}/${config.dataPrefix} yet: the columns are the documented raw schema's`);
+        } catch (err) {
+          warn(`the schema of the destination's data could not be read (${errorMessage(err)}): the columns are the documented raw schema's (--raw-schema says so without trying)`);
+        } finally {
+          close();
+        }
+      }
+      if (schema) process.stderr.write(`columns read from ${schema.from}\n`);
+      process.stdout.write(`${athenaDdl(config, flags, format, schema)}\n${athenaCatalogDdl(config, flags)}`);
     });
   return program;
 }

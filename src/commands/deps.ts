@@ -8,6 +8,7 @@ import type { DayHold, DestinationGuard } from '../destination/guard.js';
 import type { OutputFormat } from '../output/output-format.js';
 import type { DayRange } from '../partition/day.js';
 import type { Shard } from '../partition/shards.js';
+import type { SeriesSummary } from '../sitewise/list-time-series.js';
 import type { Emit } from '../shared/events.js';
 import type { Limiter } from '../shared/limit.js';
 import type { ObjectStore } from '../store/object-store.js';
@@ -18,8 +19,13 @@ export interface RunContext {
   signal: AbortSignal;
 }
 
-/** Known series ids; undefined means every series (timeseries_type ALL). Asked once per run, then cached. */
-export type SeriesLookup = () => Promise<Set<string> | undefined>;
+/** ListTimeSeries, asked once per run on first use, then cached. */
+export interface SeriesLookup {
+  /** Known series ids; undefined means every series (timeseries_type ALL). */
+  ids(): Promise<Set<string> | undefined>;
+  /** The summaries, if ids() asked ListTimeSeries this run (the series catalog is written from them); else undefined. */
+  asked(): Promise<SeriesSummary[]> | undefined;
+}
 
 /** What writes to the destination: its guard, and (while a day is worked on) the day's hold. */
 export interface Guarded {

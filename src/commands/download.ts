@@ -12,7 +12,7 @@ import { DayError } from '../shared/errors.js';
 import type { CommandSummary, DayOutcome } from '../shared/events.js';
 import { mapLimit } from '../shared/limit.js';
 import { ObjectChangedError, ObjectGoneError, type ContentCheck, type ObjectInfo } from '../store/object-store.js';
-import { removeManifest, writeFileAtomic, writeManifest } from '../workdir/hand-off.js';
+import { removeManifest, writeFileAtomic, writeManifest, writeSeriesCatalog } from '../workdir/hand-off.js';
 import { dayFolderName, localName, NEW_INDEX_FILE, PREVIOUS_INDEX_FILE, rawDayDir } from '../workdir/layout.js';
 import type { DownloadDeps } from './deps.js';
 import { commitOptions, forEachDay, seconds, shardDays, underHold } from './for-each-day.js';
@@ -31,7 +31,11 @@ const EXAMPLES = 3;
 
 export async function download(deps: DownloadDeps, options: DownloadOptions = {}): Promise<CommandSummary> {
   const days = shardDays(deps, 'download', daysDescending(deps.range.from, deps.range.to));
-  return forEachDay(deps, 'download', days, 1, (day) => downloadDay(deps, day, options));
+  const summary = await forEachDay(deps, 'download', days, 1, (day) => downloadDay(deps, day, options));
+  // the series listed, for upload's series catalog (a later ListTimeSeries would need upload to have SiteWise access)
+  const listed = options.dryRun ? undefined : await deps.series.asked()?.catch(() => undefined);
+  if (listed) await writeSeriesCatalog(deps.config.workDir, listed);
+  return summary;
 }
 
 /**
@@ -150,7 +154,7 @@ export async function planDay(ctx: DownloadDeps, day: Day, listed: ObjectInfo[],
     ctx.emit({ type: 'log', stage: 'download', day: isoDay(day), level: 'info', message: `\tadopted ${adopted} objects in ${ledger.batches.length} merged files into the ledger` });
     await commit.adopt(ledger, options);
   }
-  const known = await ctx.series();
+  const known = await ctx.series.ids();
   return { previousIds, selection: selectObjects(listed, commit.mergedObjects(), known, commit.skippedObjects()) };
 }
 

@@ -7,7 +7,7 @@ import { compactDay } from './compact.js';
 import { downloadDay } from './download.js';
 import { forEachDay, shardDays } from './for-each-day.js';
 import { mergeDay } from './merge.js';
-import { uploadDay } from './upload.js';
+import { publishCatalog, uploadDay } from './upload.js';
 
 /** Days processed at once by `run`: local disk holds only these days' files. */
 export const DAYS_IN_FLIGHT = 2;
@@ -15,7 +15,7 @@ export const DAYS_IN_FLIGHT = 2;
 /** download, merge and upload day by day, so the work dir holds only the days in flight. */
 export async function run(deps: RunDeps, daysInFlight = DAYS_IN_FLIGHT): Promise<CommandSummary> {
   const days = shardDays(deps, 'run', daysDescending(deps.range.from, deps.range.to));
-  return forEachDay(deps, 'run', days, daysInFlight, (day) => {
+  const summary = await forEachDay(deps, 'run', days, daysInFlight, (day) => {
     const waiting = existsSync(mergedDayDir(deps.config, day));
     // the whole day, download to commit, under one hold of the day
     return downloadDay(deps, day, { holdEmpty: waiting }, async (held, fetched): Promise<DayOutcome> => {
@@ -32,4 +32,7 @@ export async function run(deps: RunDeps, daysInFlight = DAYS_IN_FLIGHT): Promise
       return { status: 'done', objects: fetched.objects, bytes: fetched.bytes, records: merged.records, path: merged.path, ...(merged.dropped !== undefined ? { dropped: merged.dropped } : {}) };
     });
   });
+  const listed = await deps.series.asked()?.catch(() => undefined);
+  if (listed) await publishCatalog(deps, 'run', listed);
+  return summary;
 }

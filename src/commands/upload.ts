@@ -6,7 +6,9 @@ import { contentTypeOf } from '../output/formats.js';
 import { isoDay, type Day } from '../partition/day.js';
 import { DayError } from '../shared/errors.js';
 import type { CommandSummary, DayOutcome } from '../shared/events.js';
-import { readBatch } from '../workdir/hand-off.js';
+import { readBatch, readSeriesCatalog, removeSeriesCatalog } from '../workdir/hand-off.js';
+import { catalogKey, writeCatalog } from '../destination/series-catalog.js';
+import type { SeriesSummary } from '../sitewise/list-time-series.js';
 import { BATCH_FILE, listDayFolders, mergedDayDir, rawDayDir } from '../workdir/layout.js';
 import type { UploadDeps } from './deps.js';
 import { commitOptions, forEachDay, seconds, shardDays, underHold } from './for-each-day.js';
@@ -14,13 +16,37 @@ import { commitOptions, forEachDay, seconds, shardDays, underHold } from './for-
 export async function upload(deps: UploadDeps): Promise<CommandSummary> {
   deps.emit({ type: 'log', stage: 'upload', level: 'info', message: 'Started uploading re-partitioned AVRO data files and index file for each day' });
   const days = shardDays(deps, 'upload', await listDayFolders(deps.config.mergedDir));
-  return forEachDay(deps, 'upload', days, 2, (day) =>
+  const summary = await forEachDay(deps, 'upload', days, 2, (day) =>
     underHold(deps, 'upload', day, async (held) => {
       const outcome = await uploadDay(held, day);
       if (deps.compactWith && outcome.status === 'done') await compactDay({ ...held, format: deps.compactWith }, day);
       return outcome;
     }),
   );
+  const listed = await readSeriesCatalog(deps.config.workDir).catch((err: unknown) => {
+    deps.emit({ type: 'log', stage: 'upload', level: 'warn', message: `series catalog not written: ${(err as Error).message}` });
+    return undefined;
+  });
+  if (listed && (await publishCatalog(deps, 'upload', listed))) await removeSeriesCatalog(deps.config.workDir);
+  return summary;
+}
+
+/**
+ * Merges the series listed this run into the destination's series catalog.
+ * A failure is a warning: the data is committed, and the next run writes the
+ * catalog again. Returns whether it is in the destination.
+ */
+export async function publishCatalog(deps: UploadDeps, stage: 'upload' | 'run', listed: SeriesSummary[]): Promise<boolean> {
+  const key = catalogKey(deps.config);
+  try {
+    const { series, written } = await writeCatalog(deps.dest, key, listed, deps.guard.conditional, deps.signal);
+    deps.emit({ type: 'log', stage, level: written ? 'info' : 'detail', message: `series catalog s3://${deps.dest.name}/${key}: ${series} series${written ? '' : ', unchanged'}` });
+    return true;
+  } catch (err) {
+    if (deps.signal.aborted) throw err;
+    deps.emit({ type: 'log', stage, level: 'warn', message: `series catalog s3://${deps.dest.name}/${key} not written (${(err as Error).message}); the next run tries again` });
+    return false;
+  }
 }
 
 /**

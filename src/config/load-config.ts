@@ -20,6 +20,8 @@ export interface Config {
   destBucket: string;
   dataPrefix: string;
   indexPrefix: string;
+  /** s3_buckets.repartitioned_bucket_catalog_prefix: where the series catalog goes. */
+  catalogPrefix: string;
   workDir: string;
   rawDir: string;
   mergedDir: string;
@@ -185,6 +187,7 @@ export function resolveConfig(file: string, doc: unknown, flags: ConfigFlags, ne
     destBucket: bucket('s3_buckets.repartitioned_bucket_name', needs.includes('dest-bucket')),
     dataPrefix: prefix('s3_buckets.repartitioned_bucket_data_prefix'),
     indexPrefix: prefix('s3_buckets.repartitioned_bucket_index_prefix'),
+    catalogPrefix: prefix('s3_buckets.repartitioned_bucket_catalog_prefix'),
     workDir,
     rawDir: path.join(workDir, dirName('local_dirs.local_tmp_raw_dir_name')),
     mergedDir: path.join(workDir, dirName('local_dirs.local_tmp_merged_dir_name')),
@@ -205,6 +208,7 @@ export function resolveConfig(file: string, doc: unknown, flags: ConfigFlags, ne
     concurrency,
   };
   if (config.rawDir === config.mergedDir) problems.push(`local_dirs: raw and merged folders must differ (both '${config.rawDir}')`);
+  if (config.catalogPrefix === config.dataPrefix) problems.push(`s3_buckets.repartitioned_bucket_catalog_prefix: must differ from repartitioned_bucket_data_prefix ('${config.dataPrefix}'), or Athena reads the catalog as data`);
   if (config.dataPrefix === config.indexPrefix && config.dataPrefix !== '') {
     problems.push(`s3_buckets.repartitioned_bucket_index_prefix: must differ from repartitioned_bucket_data_prefix ('${config.dataPrefix}')`);
   }

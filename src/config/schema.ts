@@ -19,6 +19,7 @@ export const KEYS = [
   { path: 's3_buckets.repartitioned_bucket_name', flat: ['repartitioned_bucket_name', 'repartitioned_data_bucket_name'], meaning: 'destination bucket for the merged files, the index and the ledger' },
   { path: 's3_buckets.repartitioned_bucket_data_prefix', flat: ['repartitioned_bucket_data_prefix'], default: 'consolidated/', meaning: 'prefix of the merged Avro files in the destination' },
   { path: 's3_buckets.repartitioned_bucket_index_prefix', flat: ['repartitioned_bucket_index_prefix'], default: 'index/', meaning: 'prefix of timeseries.txt and ledger.json in the destination' },
+  { path: 's3_buckets.repartitioned_bucket_catalog_prefix', flat: [], default: 'catalog/', meaning: 'prefix of the series catalog in the destination (series/series.ndjson: one line per series from ListTimeSeries, for names beside ids)' },
   { path: 'local_dirs.work_dir', flat: ['work_dir'], default: '/tmp/sitewise', meaning: 'local working folder; raw and merged folders live below it' },
   { path: 'local_dirs.local_tmp_raw_dir_name', flat: ['local_tmp_raw_dir_name'], default: 'raw', meaning: 'folder (under work_dir) for downloaded objects, one subfolder a day' },
   { path: 'local_dirs.local_tmp_merged_dir_name', flat: ['local_tmp_merged_dir_name'], default: 'merged', meaning: 'folder (under work_dir) for merged days waiting for upload' },

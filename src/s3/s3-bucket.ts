@@ -138,6 +138,19 @@ export class S3Bucket implements ObjectStore {
     );
   }
 
+  async readRange(key: string, range: { start: number; end: number }, signal?: AbortSignal): Promise<Buffer | undefined> {
+    const header = `bytes=${range.start}-${range.end - 1}`;
+    return this.call(
+      'GetObject',
+      key,
+      async () => {
+        const r = await orMissing(this.client.send(new GetObjectCommand({ Bucket: this.name, Key: key, Range: header }), { abortSignal: signal }));
+        return r && Buffer.from(await r.Body!.transformToByteArray());
+      },
+      signal,
+    );
+  }
+
   /**
    * Create, create again (must fail), update on a wrong ETag (must fail),
    * update on the right one, quoted as HTTP has it and, where that fails,

@@ -31,13 +31,25 @@ export function createSiteWiseClient(settings: SiteWiseSettings): IoTSiteWiseCli
   });
 }
 
-/**
- * Every series id SiteWise knows for the type, in both forms a cold-tier key
- * can carry: the `timeSeriesId`, and `{assetId}_{propertyId}` for associated
- * series. Throttled pages back off under the retry policy instead of failing the run.
- */
-export async function listTimeSeriesIds(client: IoTSiteWiseClient, type: SeriesType, retry: RetryPolicy, signal?: AbortSignal): Promise<Set<string>> {
-  const ids = new Set<string>();
+/** A ListTimeSeries summary, as the series catalog keeps it. */
+export interface SeriesSummary {
+  timeSeriesId: string;
+  /** The id cold-tier file names carry: `{assetId}_{propertyId}` for an associated series, else the timeSeriesId. */
+  fileId: string;
+  alias?: string;
+  assetId?: string;
+  propertyId?: string;
+  dataType?: string;
+}
+
+/** Every id a cold-tier key can carry for these series: the `timeSeriesId`, and `{assetId}_{propertyId}` for associated series. */
+export function seriesIds(summaries: SeriesSummary[]): Set<string> {
+  return new Set(summaries.flatMap((s) => [s.timeSeriesId, s.fileId]));
+}
+
+/** Every series SiteWise knows for the type. Throttled pages back off under the retry policy instead of failing the run. */
+export async function listTimeSeries(client: IoTSiteWiseClient, type: SeriesType, retry: RetryPolicy, signal?: AbortSignal): Promise<SeriesSummary[]> {
+  const found: SeriesSummary[] = [];
   let nextToken: string | undefined;
   do {
     const token = nextToken;
@@ -47,10 +59,17 @@ export async function listTimeSeriesIds(client: IoTSiteWiseClient, type: SeriesT
         throw permanentFault(err, 'ListTimeSeries', 'the AWS IoT SiteWise API') ?? err;
       });
     for (const s of page.TimeSeriesSummaries ?? []) {
-      if (s.timeSeriesId) ids.add(s.timeSeriesId);
-      if (s.assetId && s.propertyId) ids.add(`${s.assetId}_${s.propertyId}`);
+      if (!s.timeSeriesId) continue;
+      const associated = s.assetId && s.propertyId;
+      found.push({
+        timeSeriesId: s.timeSeriesId,
+        fileId: associated ? `${s.assetId}_${s.propertyId}` : s.timeSeriesId,
+        ...(s.alias ? { alias: s.alias } : {}),
+        ...(associated ? { assetId: s.assetId, propertyId: s.propertyId } : {}),
+        ...(s.dataType ? { dataType: s.dataType } : {}),
+      });
     }
     nextToken = page.nextToken;
   } while (nextToken);
-  return ids;
+  return found;
 }

@@ -106,6 +106,8 @@ export interface ObjectStore {
   getBuffer(key: string, signal?: AbortSignal): Promise<Buffer | undefined>;
   /** getBuffer with the ETag, for a conditional put to follow. */
   read(key: string, signal?: AbortSignal): Promise<StoredObject | undefined>;
+  /** Bytes `start` to `end` (exclusive) of the object at `key` (fewer where it is shorter); undefined if it does not exist. (No suffix ranges: s3rver answers them one byte long.) */
+  readRange(key: string, range: { start: number; end: number }, signal?: AbortSignal): Promise<Buffer | undefined>;
   /**
    * Finds out, with a few writes to `scratchKey` (deleted after), whether the
    * store honours conditional puts, and adapts how this store sends them.

@@ -1,6 +1,7 @@
 /**
  * The files one stage leaves for the next in a day folder: download's
- * manifest (merge's input) and merge's batch (upload's input). Each is
+ * manifest (merge's input) and merge's batch (upload's input); and in the
+ * work dir, the series download listed (upload's series catalog). Each is
  * written atomically and checked field by field when read, so a damaged or
  * hand-edited file is named with the field that is wrong and what to do.
  */
@@ -12,7 +13,8 @@ import { arrayOf, checkShape, count, object, optional, ShapeError, string, type 
 import type { SelectedObject } from '../partition/select-objects.js';
 import { CHECKSUM_ALGORITHMS } from '../shared/checksums.js';
 import type { ContentCheck, ObjectInfo } from '../store/object-store.js';
-import { BATCH_FILE, MANIFEST_FILE } from './layout.js';
+import type { SeriesSummary } from '../sitewise/list-time-series.js';
+import { BATCH_FILE, MANIFEST_FILE, SERIES_CATALOG_FILE } from './layout.js';
 
 export interface DownloadManifest {
   /** The day folder's name. */
@@ -78,6 +80,10 @@ const BATCH: Shape<MergedBatch> = object<MergedBatch>({
   skipped: optional(arrayOf(object<ObjectInfo & { reason: string }>({ key: string, size: count, etag: string, storageClass: optional(string), versionId: optional(string), reason: string }))),
 });
 
+const SERIES: Shape<SeriesSummary[]> = arrayOf(
+  object<SeriesSummary>({ timeSeriesId: string, fileId: string, alias: optional(string), assetId: optional(string), propertyId: optional(string), dataType: optional(string) }),
+);
+
 export const manifestFile = (dayDir: string) => path.join(dayDir, MANIFEST_FILE);
 export const batchFile = (dayDir: string) => path.join(dayDir, BATCH_FILE);
 
@@ -102,6 +108,19 @@ export function readBatch(mergedDayDir: string): Promise<MergedBatch | undefined
 
 export function writeBatch(mergedDayDir: string, batch: MergedBatch): Promise<void> {
   return writeFileAtomic(batchFile(mergedDayDir), JSON.stringify(batch));
+}
+
+/** The ListTimeSeries summaries download left for upload's series catalog (work dir), or undefined. */
+export function readSeriesCatalog(workDir: string): Promise<SeriesSummary[] | undefined> {
+  return readChecked(path.join(workDir, SERIES_CATALOG_FILE), SERIES, 'delete it; the next download writes it again');
+}
+
+export function writeSeriesCatalog(workDir: string, series: SeriesSummary[]): Promise<void> {
+  return writeFileAtomic(path.join(workDir, SERIES_CATALOG_FILE), JSON.stringify(series));
+}
+
+export function removeSeriesCatalog(workDir: string): Promise<void> {
+  return rm(path.join(workDir, SERIES_CATALOG_FILE), { force: true });
 }
 
 /** Writes through a temporary name, so a file under its final name is complete. */

@@ -21,6 +21,8 @@ export const BATCH_FILE = 'batch.json';
 export const PREVIOUS_INDEX_FILE = 'timeseries-previous.txt';
 export const NEW_INDEX_FILE = 'timeseries-new.txt';
 export const MERGED_INDEX_FILE = 'timeseries.txt';
+/** In the work dir: the ListTimeSeries summaries download found, for upload's series catalog. */
+export const SERIES_CATALOG_FILE = 'series-catalog.json';
 
 /** The original's local folder name: `<Y>-<M>-<D>`, not zero-padded. */
 export function dayFolderName(d: Day): string {

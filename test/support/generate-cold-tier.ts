@@ -279,3 +279,93 @@ export function latestOf(records: RawDatum[]): RawDatum[] {
   }
   return [...best.values()];
 }
+
+const PROPERTY_NAMES: Record<DataType, { name: string; unit?: string }> = {
+  DOUBLE: { name: 'Temperature', unit: 'Celsius' },
+  INTEGER: { name: 'Rotation count', unit: 'count' },
+  STRING: { name: 'Status' },
+  BOOLEAN: { name: 'Running' },
+  STRUCT: { name: 'Diagnostics' },
+};
+
+/** An associated series' asset and property names, as the asset metadata below gives them. */
+export function namesOf(series: SeriesSpec[]): Map<string, { assetName: string; propertyName: string }> {
+  return new Map(series.filter((s) => s.associated).map((s, i) => [s.id, { assetName: `Turbine ${i + 1}`, propertyName: PROPERTY_NAMES[s.dataType].name }]));
+}
+
+/**
+ * SiteWise's asset metadata export in the cold tier, as its User Guide
+ * describes it: `{keyPrefix}/asset_metadata/asset_{assetId}.ndjson`, one JSON
+ * line per asset property (the series' measurement, and an attribute with no
+ * time series), with the asset's and property's ids and names.
+ */
+export function assetMetadataObjects(series: SeriesSpec[], keyPrefix = ''): { key: string; body: string }[] {
+  const names = namesOf(series);
+  return series
+    .filter((s) => s.associated)
+    .map((s, i) => {
+      const { assetName, propertyName } = names.get(s.id)!;
+      const asset = { assetId: s.assetId!, assetName, assetModelId: `model-${i % 3}` };
+      const lines = [
+        { ...asset, assetPropertyId: s.propertyId!, assetPropertyName: propertyName, assetPropertyDataType: s.dataType, ...(PROPERTY_NAMES[s.dataType].unit ? { assetPropertyUnit: PROPERTY_NAMES[s.dataType].unit } : {}), assetPropertyAlias: `/plant/turbine${i + 1}/${propertyName.toLowerCase().replace(/ /g, '-')}`, timeSeriesId: `ts-${s.id.slice(0, 8)}`, timeSeriesBucket: seriesBucket(s.id) },
+        { ...asset, assetPropertyId: `attr-${s.assetId!.slice(0, 8)}`, assetPropertyName: 'Serial number', assetPropertyDataType: 'STRING' },
+      ];
+      return { key: `${keyPrefix}asset_metadata/asset_${s.assetId!}.ndjson`, body: lines.map((l) => `${JSON.stringify(l)}\n`).join('') };
+    });
+}
+
+/**
+ * Schema of the cold tier's agg/ files (metrics, transforms and aggregates):
+ * the same key fields as raw data, then the aggregation window and its
+ * statistics. Written by the tests as SiteWise's guide describes the folder
+ * (a different schema: resolution, count, average, minimum, maximum, sum).
+ */
+export const AGG_SCHEMA = {
+  type: 'record',
+  name: 'AggregatedDatum',
+  namespace: 'amazon.aws.iot.sitewise.agg',
+  fields: [
+    { name: 'seriesId', type: 'string' },
+    { name: 'timeInSeconds', type: 'long' },
+    { name: 'offsetInNanos', type: 'long' },
+    { name: 'resolution', type: 'string' },
+    { name: 'quality', type: 'string' },
+    { name: 'count', type: ['null', 'long'], default: null },
+    { name: 'average', type: ['null', 'double'], default: null },
+    { name: 'minimum', type: ['null', 'double'], default: null },
+    { name: 'maximum', type: ['null', 'double'], default: null },
+    { name: 'sum', type: ['null', 'double'], default: null },
+  ],
+} as const;
+
+const aggType = avro.Type.forSchema(AGG_SCHEMA as unknown as avro.Schema);
+
+/** One day of agg/ objects: per series and export window, one minute's aggregates. */
+export async function generateAggDay(series: SeriesSpec[], day: Day, options: { prefix?: string; exports?: number[]; recordsPerFile?: number } = {}): Promise<{ key: string; seriesId: string; body: Buffer; records: Record<string, unknown>[] }[]> {
+  const { prefix = 'agg/', exports = [0, 1, 2, 3], recordsPerFile = 24 } = options;
+  const out = [];
+  for (const [si, s] of series.entries()) {
+    for (const e of exports) {
+      const rand = prng(dayStartSeconds(day) + si * 131 + e);
+      const start = dayStartSeconds(day) + e * EXPORT_SECONDS;
+      const records = Array.from({ length: recordsPerFile }, (_, i) => {
+        const values = Array.from({ length: 60 }, () => 20 + rand() * 10);
+        const empty = rand() < 0.1;
+        return {
+          seriesId: s.id,
+          timeInSeconds: start + i * 60,
+          offsetInNanos: 0,
+          resolution: '1m',
+          quality: 'GOOD',
+          count: empty ? null : values.length,
+          average: empty ? null : values.reduce((a, b) => a + b, 0) / values.length,
+          minimum: empty ? null : Math.min(...values),
+          maximum: empty ? null : Math.max(...values),
+          sum: empty ? null : values.reduce((a, b) => a + b, 0),
+        };
+      });
+      out.push({ key: coldKey(prefix, day, s.id, start, 'GOOD', 'agg'), seriesId: s.id, body: await encodeAvro(records, 'snappy', aggType), records });
+    }
+  }
+  return out;
+}
