@@ -80,7 +80,12 @@ describe('Parquet output', () => {
     }
     // row groups: bounded, compressed as configured, with min/max on seriesId and the time columns
     const [big] = await parquetFiles(DAY1);
-    const meta = await rows(`select row_group_id, row_group_num_rows, path_in_schema, stats_min_value, stats_max_value, compression from parquet_metadata('${big}')`);
+    const meta = await rows(`select row_group_id, row_group_num_rows, path_in_schema, stats_min_value, stats_max_value, compression, encodings from parquet_metadata('${big}')`);
+    // integer columns delta-encoded, the series id dictionary-encoded
+    for (const column of ['timeInSeconds', 'offsetInNanos', 'recordVersion', 'integerValue']) {
+      assert.ok(meta.filter((m) => m.path_in_schema === column).every((m) => String(m.encodings).includes('DELTA_BINARY_PACKED')), `${column}: ${meta.find((m) => m.path_in_schema === column)?.encodings as string}`);
+    }
+    assert.ok(meta.filter((m) => m.path_in_schema === 'seriesId').every((m) => String(m.encodings).includes('DICTIONARY')), 'seriesId: dictionary');
     const groups = new Set(meta.map((m) => m.row_group_id));
     assert.ok(groups.size >= 2, `${groups.size} row groups`);
     assert.ok(meta.every((m) => Number(m.row_group_num_rows as bigint) <= ROW_GROUP_ROWS));

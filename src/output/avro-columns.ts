@@ -79,10 +79,13 @@ export class ColumnData {
   appendBytes(raw: Uint8Array, start: number, end: number): void {
     const at = this.length;
     this.grow(1, end - start);
-    // a loop, not set(subarray()): most values are short, and a subarray is an object per value
     const bytes = this.bytes;
     let to = this.byteLength;
-    for (let i = start; i < end; i++) bytes[to++] = raw[i]!;
+    // a loop for short values (a subarray is an object per value), one copy for long ones (series ids are 36-73 bytes)
+    if (end - start > 24) {
+      bytes.set(raw.subarray(start, end), to);
+      to += end - start;
+    } else for (let i = start; i < end; i++) bytes[to++] = raw[i]!;
     this.byteLength = to;
     this.offsets[at + 1] = this.byteLength;
     this.valid[at >> 3]! |= 1 << (at & 7);
@@ -136,20 +139,23 @@ export class ColumnData {
       const at = base + k;
       if ((from.valid[i >> 3]! >> (i & 7)) & 1) this.valid[at >> 3]! |= 1 << (at & 7);
     }
-    if (this.offsets.length) {
-      let to = this.byteLength;
-      for (let k = 0; k < n; k++) {
-        const i = order[k]!;
-        for (let j = from.offsets[i]!, end = from.offsets[i + 1]!; j < end; j++) this.bytes[to++] = from.bytes[j]!;
-        this.offsets[base + k + 1] = to;
-      }
-      this.byteLength = to;
-    } else if (this.words.length) {
-      for (let k = 0; k < n; k++) {
-        this.words[2 * (base + k)] = from.words[2 * order[k]!]!;
-        this.words[2 * (base + k) + 1] = from.words[2 * order[k]! + 1]!;
-      }
-    } else for (let k = 0; k < n; k++) this.numbers[base + k] = from.numbers[order[k]!]!;
+    // runs of consecutive rows (each input is in time order already, so a series' order is a few long runs) are copied at once
+    for (let k = 0; k < n; ) {
+      const first = order[k]!;
+      let run = 1;
+      while (k + run < n && order[k + run] === first + run) run++;
+      const at = base + k;
+      if (this.offsets.length) {
+        const start = from.offsets[first]!;
+        const end = from.offsets[first + run]!;
+        this.bytes.set(from.bytes.subarray(start, end), this.byteLength);
+        const shift = this.byteLength - start;
+        for (let r = 1; r <= run; r++) this.offsets[at + r] = from.offsets[first + r]! + shift;
+        this.byteLength += end - start;
+      } else if (this.words.length) this.words.set(from.words.subarray(2 * first, 2 * (first + run)), 2 * at);
+      else this.numbers.set(from.numbers.subarray(first, first + run), at);
+      k += run;
+    }
     this.length += n;
   }
 

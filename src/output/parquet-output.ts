@@ -2,8 +2,9 @@
  * Parquet output: one file a day, rows ordered by seriesId, then
  * timeInSeconds, then offsetInNanos, in row groups of ROW_GROUP_ROWS, with
  * min/max statistics on every column (so an engine skips the row groups of
- * other series) and dictionary encoding where it pays (parquet-rs decides per
- * column chunk). The columns are those of the Avro schema read from the
+ * other series), integer columns delta-encoded (DELTA_BINARY_PACKED) and
+ * the others dictionary-encoded where it pays (parquet-rs decides per column
+ * chunk). The columns are those of the Avro schema read from the
  * inputs; a nullable union becomes an optional column, and a type Parquet
  * has no plain column for (record, array, map, enum, fixed) is kept as its
  * JSON text, so no field is dropped.
@@ -139,11 +140,14 @@ export function parquetOutput(options: { compression?: ParquetCompression; dedup
         if (tally.bad.length === 0 && columns.length > 0 && (rowsOf(group) > 0 || tally.records === 0)) yield* batchOf(group);
       }
 
-      const props = new pw.WriterPropertiesBuilder()
+      let builder: ParquetWasm.WriterPropertiesBuilder = new pw.WriterPropertiesBuilder()
         .setCompression(compression === 'zstd' ? pw.Compression.ZSTD : pw.Compression.SNAPPY)
         .setMaxRowGroupSize(ROW_GROUP_ROWS)
-        .setCreatedBy(`sitewise-repartition (parquet-rs via parquet-wasm); inputs ${day.seed.slice(0, 16)}`)
-        .build();
+        .setCreatedBy(`sitewise-repartition (parquet-rs via parquet-wasm); inputs ${day.seed.slice(0, 16)}`);
+      // integers (times, offsets, versions, counts) delta-encoded, no dictionary: sorted times become a few bits a row,
+      // and random offsets and versions their significant bits; measured on a generated day: 44 % of the Avro bytes, against 77 %
+      for (const c of columns) if (c.type === 'long' || c.type === 'int') builder = builder.setColumnEncoding(c.name, pw.Encoding.DELTA_BINARY_PACKED).setColumnDictionaryEnabled(c.name, false);
+      const props = builder.build();
       const { bad } = tally;
       const badInputs = () => new BadInputsError(bad, `${bad.length} input(s) cannot be read: ${bad.map((b) => `${b.name}: ${b.reason}`).join('; ')}`);
       try {
