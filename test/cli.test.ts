@@ -39,7 +39,7 @@ describe('help, version, mistakes', () => {
     it(`${command} --help shows options with defaults and an example`, async () => {
       const r = await run([command, '--help']);
       assert.equal(r.code, 0);
-      assert.match(r.stdout, /--config <file>\s+config file \(default: "config\.yml"\)/);
+      assert.match(r.stdout.replace(/\s+/g, " "), /--config <file> config file \(default: \$SITEWISE_REPARTITION_CONFIG, else config\.yml\)/);
       assert.match(r.stdout, /Example:\n {2}sitewise-repartition /);
     });
   }
@@ -183,15 +183,16 @@ describe('output for terminals, cron and log shippers', () => {
     assert.equal(r.code, 0);
     // eslint-disable-next-line no-control-regex -- looking for exactly these
     assert.doesNotMatch(r.stdout + r.stderr, /[\x00-\x08\x0b-\x1f\x7f]/);
-    assert.match(r.stdout, /^download 2024-03-02: done \(\d+ objects, [\d.]+ KB, dry run\) in [\d.]+s$/m);
-    assert.match(r.stdout, /^download: 1 days done, 2 skipped, 0 failed in [\d.]+s, peak memory [1-9]\d* MB$/m);
+    assert.match(r.stdout, /^download 2024-03-02: done \(\d+ objects, [\d.]+ MB, dry run\) in [\d.]+s$/m);
+    assert.match(r.stdout, /^\twould download \d+ objects of \d+ series, [\d.]+ MB$/m);
+    assert.match(r.stdout, /^download 2024-03-01\.\.2024-03-03: 1 days done, 2 skipped, 0 failed in [\d.]+s, peak memory [1-9]\d* MB, at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/m);
   });
 
   it('--quiet prints only the final summary', async () => {
     const r = await world.cli(['download', '--dry-run', '--quiet']);
     assert.equal(r.code, 0);
     assert.equal(r.stdout.trim(), r.stdout.trim().split('\n')[0]);
-    assert.match(r.stdout, /^download: 1 days done/);
+    assert.match(r.stdout, /^download 2024-03-01\.\.2024-03-03: 1 days done/);
   });
 
   it("reports its own peak memory, not that of the process that started it", async () => {
@@ -207,10 +208,13 @@ describe('output for terminals, cron and log shippers', () => {
   it('--log-format json: one JSON object per line, for every event', async () => {
     const r = await world.cli(['run', '--log-format', 'json', '--verbose']);
     assert.equal(r.code, 0, r.stderr);
-    const events = (r.stdout + r.stderr).trim().split('\n').map((l) => JSON.parse(l) as { type: string; stage: string; time: string });
+    assert.equal(r.stderr, '', 'every JSON event on stdout');
+    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; stage: string; time: string; runId: string });
     const types = new Set(events.map((e) => e.type));
     for (const t of ['log', 'progress', 'day-end', 'command-end']) assert.ok(types.has(t), t);
-    assert.ok(events.every((e) => typeof e.time === 'string' && typeof e.stage === 'string'));
+    assert.ok(events.every((e) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(e.time) && typeof e.stage === 'string'));
+    assert.equal(new Set(events.map((e) => e.runId)).size, 1);
+    assert.match(events[0]!.runId, /^[0-9a-f]{8}$/);
     const end = events.find((e) => e.type === 'command-end') as unknown as { done: number; failed: number; peakRssMb: number };
     assert.deepEqual([end.done, end.failed], [1, 0]);
     assert.ok(Number.isInteger(end.peakRssMb) && end.peakRssMb > 0, `peakRssMb ${end.peakRssMb}`);
@@ -221,8 +225,12 @@ describe('output for terminals, cron and log shippers', () => {
     const r = await world.cli(['download', '--log-format', 'json']);
     await world.writeConfig({ timeseries_type: 'ALL' });
     assert.equal(r.code, 1);
-    const lines = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as { type: string; kind?: string; error?: string });
-    assert.deepEqual(lines.map((l) => [l.type, l.kind]), [['error', 'fatal']]);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; kind?: string; error?: string; runId?: string; stage?: string });
+    // an error event, then command-end, on stdout with the other events, all of one run
+    assert.deepEqual(lines.slice(-2).map((l) => [l.type, l.kind]), [['error', 'fatal'], ['command-end', undefined]]);
+    assert.equal(lines.at(-1)!.stage, 'download');
+    assert.equal(new Set(lines.map((l) => l.runId)).size, 1);
+    lines.splice(0, lines.length - 2);
     assert.match(lines[0]!.error!, /no-such-bucket-json.*no such bucket/);
   });
 

@@ -4,6 +4,9 @@
  * generates two days of realistic cold-tier data, runs download, merge and
  * upload as a user would, and prints what landed in the destination.
  */
+import { copyFile, mkdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { generateDay, makeSeries } from './support/generate-cold-tier.js';
 import { recordsOf, startWorld } from './support/harness.js';
 
@@ -29,6 +32,11 @@ try {
   for (const o of await world.list(world.dest)) console.log(`  ${o.key}  (${o.size} bytes)`);
   const landed = await world.destinationRecords();
   console.log(`\n${landed.length} records in the merged files; ${recordsOf(objects).length} records in the cold tier.`);
+  // kept past the demo, so the user can read the config that did it (its local servers stop now)
+  const kept = path.join(os.tmpdir(), 'sitewise-repartition-demo', 'config.yml');
+  await mkdir(path.dirname(kept), { recursive: true });
+  await copyFile(world.configFile, kept);
+  console.log(`The demo's config: ${kept} (copy config.yml from the project for your own, README "First real run")`);
 } finally {
   await world.stop();
 }

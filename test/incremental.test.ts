@@ -38,7 +38,7 @@ describe('incremental runs and late exports', () => {
     await world.put(rest);
     const dry = await world.cli(['download', '--dry-run', ...DATES]);
     assert.equal(dry.code, 0, dry.stderr);
-    assert.match(dry.stdout, new RegExp(`would download ${rest.length} objects of ${series.length + late.length} series, \\d+ bytes`));
+    assert.match(dry.stdout, new RegExp(`would download ${rest.length} objects of ${series.length + late.length} series, [\\d.]+ MB`));
     assert.match(dry.stdout, new RegExp(`\t${early.length} objects already merged \\(in the ledger\\)`));
     assert.ok(!existsSync(path.join(world.workDir, 'raw', '2024-3-2')), 'dry run wrote nothing locally');
 

@@ -195,7 +195,7 @@ describe('many machines at once', () => {
     const text = await world.cli(['run', ...args, ...workDir('busy')]);
     assert.equal(text.code, 0, text.stderr);
     assert.match(text.stdout, new RegExp(`busy: leased by run on batch-node-7 \\(pid 4242, run feedbeef\\) until ${expiresAt.replace(/\./g, '\\.')}`));
-    assert.match(text.stdout, /run: 1 days done, 0 skipped, 1 busy \(another run holds them\), 0 failed/);
+    assert.match(text.stdout, /run \S+: 1 days done, 0 skipped, 1 busy \(another run holds them\), 0 failed/);
     await world.put([{ key: leaseKey(LAYOUT, day), body: JSON.stringify({ ...lease, expiresAt: new Date(Date.now() + 600_000).toISOString() }) }], world.dest);
     const json = events(await world.cli(['run', ...args, ...workDir('busy'), '--log-format', 'json']));
     assert.deepEqual(json.filter((e) => e.type === 'day-end').map((e) => [e.day, e.status]).sort(), [[isoDay(day), 'busy'], [isoDay(other), 'skipped']]);
@@ -299,7 +299,7 @@ describe('shards', () => {
     world.sitewise.requests.length = 0;
     const r = await world.cli(['run', ...range(12).args, '--shard', '1/4', '--work-dir', path.join(scratch, 'sitewise')]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /run: 3 days done/);
+    assert.match(r.stdout, /run \S+: 3 days done/);
     assert.equal(world.sitewise.requests.length, 1, JSON.stringify(world.sitewise.requests));
     await world.writeConfig({ timeseries_type: 'ALL' });
   });
@@ -348,7 +348,7 @@ describe('plan, for a Step Functions Distributed Map', () => {
       { day: isoDay(days[2]!), listedObjects: byDayObjects[2]!.length, newObjects: byDayObjects[2]!.length, newBytes: bytes(byDayObjects[2]!), archivedObjects: 0 },
       { day: isoDay(days[3]!), listedObjects: byDayObjects[3]!.length, newObjects: byDayObjects[3]!.length, newBytes: bytes(byDayObjects[3]!), archivedObjects: 0 },
     ]);
-    assert.match(r.stderr, /plan: 3 days done, 1 skipped/, 'the summary goes to stderr, the plan alone to stdout');
+    assert.match(r.stderr, /plan \S+: 3 days done, 1 skipped/, 'the summary goes to stderr, the plan alone to stdout');
 
     const all = await world.cli(['plan', ...args, '--all-days', '--output', 'plan.json']);
     assert.equal(all.code, 0, all.stderr);

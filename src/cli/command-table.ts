@@ -15,7 +15,7 @@ import { defaultOf } from '../config/schema.js';
 import { createOutputFormat, FORMAT_NAMES } from '../output/formats.js';
 import type { OutputFormat } from '../output/output-format.js';
 import type { CommandSummary, Stage } from '../shared/events.js';
-import { isUnreachable } from '../shared/aws-errors.js';
+import { isUnreachable, missingProfile } from '../shared/aws-errors.js';
 import { errorMessage, FatalError } from '../shared/errors.js';
 import { createLimiter } from '../shared/limit.js';
 import type { RetryPolicy } from '../shared/retry-policy.js';
@@ -84,6 +84,8 @@ const CRC_CHECK_HELP =
 async function s3Stores(rt: Runtime): Promise<(bucket: string) => ObjectStore> {
   const [{ createS3Client }, { S3Bucket }] = await Promise.all([import('../s3/create-s3-client.js'), import('../s3/s3-bucket.js')]);
   const { config, retry } = rt;
+  const noProfile = missingProfile(config.profile, rt.env);
+  if (noProfile) throw noProfile;
   const sockets = config.concurrency + SPARE_SOCKETS;
   const client = createS3Client({
     region: config.region,
@@ -104,6 +106,8 @@ async function s3Stores(rt: Runtime): Promise<(bucket: string) => ObjectStore> {
 
 /** The destination alone, for athena-ddl (no lock, no probe, the SDK's own retries). */
 export async function destinationStore(config: Config): Promise<{ store: ObjectStore; close: () => void }> {
+  const noProfile = missingProfile(config.profile);
+  if (noProfile) throw noProfile;
   const [{ createS3Client }, { S3Bucket }] = await Promise.all([import('../s3/create-s3-client.js'), import('../s3/s3-bucket.js')]);
   const client = createS3Client({ region: config.region, endpoint: config.s3Endpoint, forcePathStyle: config.s3ForcePathStyle, profile: config.profile, maxSockets: 2, timeouts: config.timeouts });
   const store = new S3Bucket(client, config.destBucket, { timeouts: config.timeouts });

@@ -1,10 +1,12 @@
 // The entry point, and the only place that owns the process: argv, signals,
 // exit codes, and how a fatal error is printed. dist/bin/sitewise-repartition.cjs
 // (src/cli/launch.ts) starts it.
+import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { CommanderError } from 'commander';
 import { ConfigError } from '../config/config-error.js';
 import { FatalError, errorMessage } from '../shared/errors.js';
+import { peakRssMb } from './peak-memory.js';
 import { buildProgram, EXIT_DAY_FAILED, EXIT_USAGE } from './program.js';
 
 /** 128 + the signal's number, as shells report a process ended by it. */
@@ -38,15 +40,21 @@ async function main(): Promise<void> {
       setTimeout(() => process.exit(code), STOP_GRACE_MS).unref();
     });
   }
-  const program = buildProgram(run.signal);
-  // With --log-format json even a fatal error is one JSON line, so log shippers see it.
+  const runId = randomUUID().slice(0, 8);
+  const program = buildProgram(run.signal, runId);
+  const started = Date.now();
+  // With --log-format json a fatal error is an `error` event and a `command-end`, on stdout with the other events, so log shippers see it.
   const json = process.argv.some((a, i) => a === '--log-format=json' || (a === '--log-format' && process.argv[i + 1] === 'json'));
-  const fail = (kind: 'config' | 'fatal' | 'internal', message: string) =>
-    process.stderr.write(
-      json
-        ? `${JSON.stringify({ time: new Date().toISOString(), type: 'error', kind, error: message })}\n`
-        : `${kind === 'config' ? 'config error' : kind === 'fatal' ? 'error' : 'internal error (a bug, please report it)'}: ${message}\n`,
-    );
+  const stage = program.commands.find((c) => process.argv.slice(2).some((a) => c.name() === a || c.aliases().includes(a)))?.name();
+  const fail = (kind: 'config' | 'fatal' | 'internal', message: string) => {
+    if (!json) {
+      process.stderr.write(`${kind === 'config' ? 'config error' : kind === 'fatal' ? 'error' : 'internal error (a bug, please report it)'}: ${message}\n`);
+      return;
+    }
+    const event = (e: object) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), runId, ...e })}\n`);
+    event({ type: 'error', kind, error: message });
+    event({ type: 'command-end', stage: stage ?? null, done: 0, skipped: 0, busy: 0, failed: 0, seconds: (Date.now() - started) / 1000, failedDays: [], peakRssMb: peakRssMb(), retries: 0, throttled: 0, error: message });
+  };
   try {
     await program.parseAsync(process.argv);
   } catch (err) {

@@ -1,15 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { Option } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import { ConfigError } from '../config/config-error.js';
 import { loadConfig } from '../config/load-config.js';
+import { isoDay } from '../partition/day.js';
 import { retryPolicyFromEnv, type RetryPolicy } from '../shared/retry-policy.js';
 import { defaultOf } from '../config/schema.js';
 import { FORMAT_NAMES, formatInfo } from '../output/formats.js';
 import { DAY_COMMANDS, destinationStore, type CliFlags, type CommandEntry } from './command-table.js';
 import { errorMessage } from '../shared/errors.js';
 import { peakRssMb } from './peak-memory.js';
+import { completionScript, SHELLS } from './completion.js';
 import { createRenderer } from './render.js';
 import { acquireWorkLock } from './work-lock.js';
 
@@ -28,18 +30,39 @@ function packageVersion(): string {
   return 'unknown';
 }
 
+/** Options every day command takes, before or after its name (`sitewise-repartition --config x run` and `... run --config x`). */
+function commonOptions(): Option[] {
+  return [
+    new Option('-c, --config <file>', 'config file (default: $SITEWISE_REPARTITION_CONFIG, else config.yml)'),
+    new Option('--from <day>', 'first day: YYYY-MM-DD, today, yesterday or today-N (overrides date_range.date_start)'),
+    new Option('--to <day>', 'last day, inclusive (overrides date_range.date_end)'),
+    new Option('--profile <name>', 'AWS profile (overrides credentials.profile)'),
+    new Option('--region <region>', 'AWS region (overrides aws.region)'),
+    new Option('--endpoint-url <url>', 'S3 endpoint, as the AWS CLI names it (overrides aws.s3_endpoint)'),
+    new Option('--work-dir <dir>', `local work folder (overrides local_dirs.work_dir, default ${defaultOf('local_dirs.work_dir')})`),
+    new Option('--concurrency <n>', `parallel S3 transfers (default ${defaultOf('concurrency')})`),
+    new Option('-q, --quiet', 'only errors and the final summary'),
+    new Option('-v, --verbose', 'per-object detail'),
+    new Option('--log-format <format>', 'text (default), or json: one JSON object per event').choices(['text', 'json']),
+  ];
+}
+
 function withCommonOptions(cmd: Command, example: string): Command {
-  return cmd
-    .option('-c, --config <file>', 'config file', 'config.yml')
-    .option('--from <day>', 'first day: YYYY-MM-DD, today, yesterday or today-N (overrides date_range.date_start)')
-    .option('--to <day>', 'last day, inclusive (overrides date_range.date_end)')
-    .option('--profile <name>', 'AWS profile (overrides credentials.profile)')
-    .option('--work-dir <dir>', `local work folder (overrides local_dirs.work_dir, default ${defaultOf('local_dirs.work_dir')})`)
-    .option('--concurrency <n>', `parallel S3 transfers (default ${defaultOf('concurrency')})`)
-    .option('-q, --quiet', 'only errors and the final summary')
-    .option('-v, --verbose', 'per-object detail')
-    .addOption(new Option('--log-format <format>', 'text, or json: one JSON object per event').choices(['text', 'json']).default('text'))
-    .addHelpText('after', `\nExample:\n  ${example}\n`);
+  for (const option of commonOptions()) cmd.addOption(option);
+  return cmd.addHelpText('after', `\nExample:\n  ${example}\n`);
+}
+
+/** The command's flags with the global ones given before its name; those after it win. */
+function mergedFlags(program: Command, flags: CliFlags): CliFlags {
+  const global = program.opts<Partial<CliFlags>>();
+  const given: Partial<CliFlags> = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
+  return { ...global, ...given, logFormat: given.logFormat ?? global.logFormat ?? 'text' };
+}
+
+/** A table or database name as Athena takes it; anything else is a usage error that states the rule. */
+function athenaName(value: string): string {
+  if (!/^[a-z_][a-z0-9_]*$/i.test(value)) throw new InvalidArgumentError(`'${value}' is not an Athena name: use letters, digits and '_', not starting with a digit (e.g. ${value.replace(/[^a-z0-9_]/gi, '_').replace(/^(\d)/, '_$1')})`);
+  return value;
 }
 
 /** AWS_MAX_ATTEMPTS and AWS_RETRY_MODE; a bad value is a usage error naming the variable. */
@@ -53,10 +76,11 @@ function retryPolicy(env: NodeJS.ProcessEnv): RetryPolicy {
 }
 
 /** Loads the config, builds the command's dependencies, runs it under the work-dir lock, reports, and closes what it opened. */
-async function execute(entry: CommandEntry, flags: CliFlags, signal: AbortSignal): Promise<void> {
+async function execute(entry: CommandEntry, flags: CliFlags, signal: AbortSignal, runId: string): Promise<void> {
   const env = process.env;
   const config = await loadConfig(flags, entry.needs, env);
   const emit = createRenderer({
+    runId,
     format: flags.logFormat,
     quiet: flags.quiet ?? false,
     verbose: flags.verbose ?? false,
@@ -69,10 +93,11 @@ async function execute(entry: CommandEntry, flags: CliFlags, signal: AbortSignal
   try {
     const release = entry.dryRun(flags) ? async () => {} : await acquireWorkLock(config.workDir);
     try {
-      const summary = await entry.execute({ config, flags, env, emit, signal, retry, runId: randomUUID().slice(0, 8), onClose: (close) => closers.push(close) });
+      const summary = await entry.execute({ config, flags, env, emit, signal, retry, runId, onClose: (close) => closers.push(close) });
       emit({
         type: 'command-end',
         stage: entry.name,
+        ...(entry.needs.includes('dates') && config.from && config.to ? { from: isoDay(config.from), to: isoDay(config.to) } : {}),
         done: summary.done.length,
         skipped: summary.skipped.length,
         busy: summary.busy.length,
@@ -92,14 +117,15 @@ async function execute(entry: CommandEntry, flags: CliFlags, signal: AbortSignal
   }
 }
 
-export function buildProgram(signal: AbortSignal): Command {
+export function buildProgram(signal: AbortSignal, runId: string = randomUUID().slice(0, 8)): Command {
   const program = new Command('sitewise-repartition')
     .description('Re-partition AWS IoT SiteWise cold-tier Avro exports into one Avro file per day, exactly once.')
     .version(packageVersion())
     .exitOverride() // set before the commands are added, so they inherit it
     .showSuggestionAfterError(true)
-    .showHelpAfterError('(add --help for usage)')
-    .addHelpText(
+    .showHelpAfterError('(add --help for usage)');
+  for (const option of commonOptions()) program.addOption(option);
+  program.addHelpText(
       'after',
       `
 Order: download -> merge -> upload (or run, which does all three day by day).
@@ -115,19 +141,20 @@ Examples:
   for (const entry of DAY_COMMANDS) {
     const cmd = program.command(entry.name).description(entry.description);
     if (entry.alias) cmd.alias(entry.alias);
-    entry.options(withCommonOptions(cmd, entry.example)).action((flags: CliFlags) => execute(entry, flags, signal));
+    entry.options(withCommonOptions(cmd, entry.example)).action((flags: CliFlags) => execute(entry, mergedFlags(program, flags), signal, runId));
   }
   program
     .command('athena-ddl')
     .description('print the Athena statements for the merged output (a table with partition projection, no crawler), the series catalog, SiteWise\'s asset_metadata and a view with names beside ids; run them one at a time')
-    .option('-c, --config <file>', 'config file', 'config.yml')
-    .option('--table <name>', 'table name', 'sitewise_repartitioned')
-    .option('--database <name>', 'database name', 'default')
+    .option('-c, --config <file>', 'config file (default: $SITEWISE_REPARTITION_CONFIG, else config.yml)')
+    .option('--table <name>', "table name (Athena's rule: letters, digits and '_')", athenaName, 'sitewise_repartitioned')
+    .option('--database <name>', 'database name', athenaName, 'default')
     .addOption(new Option('--output-format <format>', `the format of the merged files (overrides output.format, default ${defaultOf('output.format')})`).choices(FORMAT_NAMES))
     .option('--raw-schema', 'columns of the documented raw schema, without reading the destination (no AWS access)')
     .addHelpText('after', '\nThe columns are read from the last data file in the destination (its Avro header or Parquet footer), so agg/ data and\nschemas SiteWise adds fields to come out right; with none yet, or --raw-schema, they are the documented raw schema.\n\nExample:\n  sitewise-repartition athena-ddl --table plant_data > create-table.sql\n')
     .action(async (flags: { config: string; table: string; database: string; outputFormat?: string; rawSchema?: boolean }) => {
-      const config = await loadConfig({ config: flags.config, outputFormat: flags.outputFormat }, ['dest-bucket'], process.env);
+      const global = program.opts<Partial<CliFlags>>();
+      const config = await loadConfig({ ...global, config: flags.config ?? global.config, outputFormat: flags.outputFormat }, ['dest-bucket'], process.env);
       const { athenaCatalogDdl, athenaDdl, destinationSchema } = await import('../commands/athena-ddl.js');
       const format = formatInfo(config.outputFormat);
       const warn = (message: string) => process.stderr.write(`WARNING: ${message}\n`);
@@ -145,6 +172,17 @@ Examples:
       }
       if (schema) process.stderr.write(`columns read from ${schema.from}\n`);
       process.stdout.write(`${athenaDdl(config, flags, format, schema)}\n${athenaCatalogDdl(config, flags)}`);
+    });
+  program
+    .command('completion')
+    .description('print a shell completion script for bash or zsh')
+    .argument('<shell>', 'bash or zsh', (value: string) => {
+      if (!(SHELLS as readonly string[]).includes(value)) throw new InvalidArgumentError(`'${value}' is not one of ${SHELLS.join(', ')}`);
+      return value as (typeof SHELLS)[number];
+    })
+    .addHelpText('after', '\nExamples:\n  source <(sitewise-repartition completion bash)     # in ~/.bashrc\n  source <(sitewise-repartition completion zsh)      # in ~/.zshrc\n')
+    .action((shell: (typeof SHELLS)[number]) => {
+      process.stdout.write(completionScript(program, shell));
     });
   return program;
 }

@@ -1,4 +1,5 @@
 import type { Emit, ProgressEvent } from '../shared/events.js';
+import { megabytes } from '../shared/units.js';
 
 export interface RenderOptions {
   format: 'text' | 'json';
@@ -8,9 +9,13 @@ export interface RenderOptions {
   tty: boolean;
   out?: NodeJS.WritableStream;
   err?: NodeJS.WritableStream;
+  /** The run's id, in every JSON event. */
+  runId?: string;
 }
 
 const PROGRESS_INTERVAL_MS = 200;
+/** Without --verbose, JSON progress events come at most this often per day (and once when a day's transfer completes). */
+const JSON_PROGRESS_INTERVAL_MS = 10_000;
 
 function formatBytes(n: number): string {
   const units = ['B', 'KB', 'MB', 'GB', 'TB'];
@@ -66,12 +71,19 @@ export function createRenderer(options: RenderOptions): Emit & { finish(): void 
     statusShown = true;
   };
 
+  const lastJsonProgress = new Map<string, number>();
   const emit = (e: ProgressEvent) => {
     if (options.format === 'json') {
-      if (e.type === 'progress' && !options.verbose) return;
+      if (e.type === 'progress' && !options.verbose) {
+        const key = `${e.stage}:${e.day}`;
+        const now = Date.now();
+        const finished = e.totalObjects > 0 && e.doneObjects === e.totalObjects;
+        if (!finished && now - (lastJsonProgress.get(key) ?? 0) < JSON_PROGRESS_INTERVAL_MS) return;
+        lastJsonProgress.set(key, now);
+      }
       if (e.type === 'log' && e.level === 'detail' && !options.verbose) return;
-      const isError = (e.type === 'day-end' && e.status === 'failed') || (e.type === 'log' && e.level === 'warn');
-      (isError ? err : out).write(`${JSON.stringify({ time: new Date().toISOString(), ...e })}\n`);
+      // one stream for every event, warnings and failures too, so a shipper keeps their order
+      out.write(`${JSON.stringify({ time: new Date().toISOString(), ...(options.runId ? { runId: options.runId } : {}), ...e })}\n`);
       return;
     }
     switch (e.type) {
@@ -90,7 +102,7 @@ export function createRenderer(options: RenderOptions): Emit & { finish(): void 
         if (options.quiet) return;
         const parts = [
           e.objects !== undefined ? `${e.objects} objects` : '',
-          e.bytes !== undefined ? formatBytes(e.bytes) : '',
+          e.bytes !== undefined ? megabytes(e.bytes) : '',
           e.records !== undefined ? `${e.records} records` : '',
           e.path ? `${e.path} path` : '',
           e.dropped !== undefined ? `${e.dropped} older versions dropped` : '',
@@ -100,7 +112,10 @@ export function createRenderer(options: RenderOptions): Emit & { finish(): void 
         return;
       }
       case 'command-end': {
-        line(out, `${e.stage}: ${e.done} days done, ${e.skipped} skipped, ${e.busy > 0 ? `${e.busy} busy (another run holds them), ` : ''}${e.failed} failed in ${e.seconds.toFixed(1)}s, peak memory ${e.peakRssMb} MB${e.retries > 0 ? `, ${e.retries} retries (${e.throttled} after throttling)` : ''}`);
+        // the range and the time, so a cron mail or log line says which run it was
+        const range = e.from ? ` ${e.from}..${e.to}` : '';
+        const at = new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+        line(out, `${e.stage}${range}: ${e.done} days done, ${e.skipped} skipped, ${e.busy > 0 ? `${e.busy} busy (another run holds them), ` : ''}${e.failed} failed in ${e.seconds.toFixed(1)}s, peak memory ${e.peakRssMb} MB${e.retries > 0 ? `, ${e.retries} retries (${e.throttled} after throttling)` : ''}, at ${at}`);
         for (const f of e.failedDays) line(err, `  failed ${f.day}: ${f.error}`);
         if (e.failed === 0 && !options.quiet) line(out, '\nScript execution successfully completed!!');
         return;

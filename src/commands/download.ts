@@ -10,6 +10,7 @@ import { dayPrefix, daysDescending, isoDay, type Day } from '../partition/day.js
 import { selectObjects, type SelectedObject, type Selection } from '../partition/select-objects.js';
 import { DayError } from '../shared/errors.js';
 import type { CommandSummary, DayOutcome } from '../shared/events.js';
+import { megabytes } from '../shared/units.js';
 import { mapLimit } from '../shared/limit.js';
 import { ObjectChangedError, ObjectGoneError, type ContentCheck, type ObjectInfo } from '../store/object-store.js';
 import { removeManifest, writeFileAtomic, writeManifest, writeSeriesCatalog } from '../workdir/hand-off.js';
@@ -31,7 +32,9 @@ const EXAMPLES = 3;
 
 export async function download(deps: DownloadDeps, options: DownloadOptions = {}): Promise<CommandSummary> {
   const days = shardDays(deps, 'download', daysDescending(deps.range.from, deps.range.to));
-  const summary = await forEachDay(deps, 'download', days, 1, (day) => downloadDay(deps, day, options));
+  const empty = emptyRangeCheck(deps, 'download', days.length);
+  const summary = await forEachDay(deps, 'download', days, 1, async (day) => empty.seen(await downloadDay(deps, day, options)));
+  empty.report();
   // the series listed, for upload's series catalog (a later ListTimeSeries would need upload to have SiteWise access)
   const listed = options.dryRun ? undefined : await deps.series.asked()?.catch(() => undefined);
   if (listed) await writeSeriesCatalog(deps.config.workDir, listed);
@@ -56,11 +59,33 @@ export async function downloadDay(ctx: DownloadDeps, day: Day, options: Download
   return options.dryRun ? work(ctx) : underHold(ctx, next ? 'run' : 'download', day, work);
 }
 
+/**
+ * Counts the days with no cold-tier key at all; when that is every day of
+ * the range, the prefix (or bucket) is likely wrong, and one warning names
+ * what was listed and the config keys, before the closing line.
+ */
+export function emptyRangeCheck(deps: DownloadDeps, stage: 'download' | 'run' | 'plan', days: number): { seen: (o: DayOutcome) => DayOutcome; report: () => void } {
+  let empty = 0;
+  return {
+    seen: (outcome) => {
+      if (outcome.reason === NO_COLD_DATA) empty++;
+      return outcome;
+    },
+    report: () => {
+      if (days === 0 || empty < days) return;
+      const { from, to } = deps.range;
+      deps.emit({ type: 'log', stage, level: 'warn', message: `no key under s3://${deps.cold.name}/${deps.config.coldPrefix} for any day from ${isoDay(from)} to ${isoDay(to)}: check s3_buckets.cold_tier_bucket_data_prefix ('${deps.config.coldPrefix}') and s3_buckets.cold_tier_bucket_name` });
+    },
+  };
+}
+
+const NO_COLD_DATA = 'no cold-tier data';
+
 const listDay = (ctx: DownloadDeps, day: Day) => ctx.cold.list(dayPrefix(ctx.config.coldPrefix, day), ctx.signal);
 
 function noColdData(log: Log): DayOutcome {
   log('\tNo Cold tier data! Skipping this day');
-  return { status: 'skipped', reason: 'no cold-tier data' };
+  return { status: 'skipped', reason: NO_COLD_DATA };
 }
 
 /** What a day's download found; `selection` is undefined when the cold tier had nothing for the day. */
@@ -105,7 +130,7 @@ async function downloadListed(ctx: DownloadDeps, day: Day, listed: ObjectInfo[],
     log(`\t${what}; a real run fails the day: ${fix}`, 'warn');
   }
   if (options.dryRun) {
-    log(`\twould download ${selection.selected.length} objects of ${newSeries.size} series, ${bytes} bytes`);
+    log(`\twould download ${selection.selected.length} objects of ${newSeries.size} series, ${megabytes(bytes)}`);
     for (const o of selection.selected) log(`\t  ${o.key} (${o.size} bytes)`, 'detail');
     return { status: selection.selected.length ? 'done' : 'skipped', objects: selection.selected.length, bytes, reason: 'dry run' };
   }

@@ -18,6 +18,7 @@ const DAYS_MERGED_AT_ONCE = 2;
 export async function merge(deps: MergeDeps): Promise<CommandSummary> {
   deps.emit({ type: 'log', stage: 'merge', level: 'info', message: 'Started merging AVRO data files and index files for each day' });
   const days = await listDayFolders(deps.config.rawDir);
+  if (days.length === 0) deps.emit({ type: 'log', stage: 'merge', level: 'info', message: `no downloaded day in ${deps.config.rawDir}: run download first` });
   return forEachDay(deps, 'merge', days, DAYS_MERGED_AT_ONCE, (day) => mergeDay(deps, day));
 }
 
@@ -47,7 +48,7 @@ export async function mergeDay(deps: MergeDeps, day: Day): Promise<DayOutcome> {
   const planned = manifest.objects.filter((o) => !before.has(o.key));
   const plannedHash = before.size > 0 ? batchHash(planned) : storedOrBatchHash(manifest.hash, manifest.objects);
   if (existing?.file === mergedFileName(plannedHash, format.extension) && (await stat(path.join(outDir, existing.file)).catch(() => undefined))) {
-    log('detail', `${manifest.day}: already merged into ${existing.file}`);
+    log('detail', `${name}: already merged into ${existing.file}`);
     return { status: 'skipped', reason: 'already merged' };
   }
   const t0 = Date.now();
@@ -63,7 +64,7 @@ export async function mergeDay(deps: MergeDeps, day: Day): Promise<DayOutcome> {
       const objects = use.map(({ file: _f, check: _c, ...o }) => o);
       await writeBatch(outDir, { day: manifest.day, file, bytes: result.bytesOut, records: result.records, path: result.path, objects, seriesIds, ...(skipped.length ? { skipped } : {}) });
       if (result.dropped !== undefined) log('info', `${name}: ${result.dropped} records dropped as older versions (output.dedupe: latest), ${result.records} kept`);
-      log('info', `${manifest.day}: ** Merge Time: ${seconds(t0)} secs **`);
+      log('info', `${name}: ** Merge Time: ${seconds(t0)} secs **`);
       return {
         status: 'done',
         objects: use.length,

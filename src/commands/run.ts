@@ -4,7 +4,7 @@ import type { CommandSummary, DayOutcome } from '../shared/events.js';
 import { mergedDayDir } from '../workdir/layout.js';
 import type { RunDeps } from './deps.js';
 import { compactDay } from './compact.js';
-import { downloadDay } from './download.js';
+import { downloadDay, emptyRangeCheck } from './download.js';
 import { forEachDay, shardDays } from './for-each-day.js';
 import { mergeDay } from './merge.js';
 import { publishCatalog, uploadDay } from './upload.js';
@@ -15,10 +15,11 @@ export const DAYS_IN_FLIGHT = 2;
 /** download, merge and upload day by day, so the work dir holds only the days in flight. */
 export async function run(deps: RunDeps, daysInFlight = DAYS_IN_FLIGHT): Promise<CommandSummary> {
   const days = shardDays(deps, 'run', daysDescending(deps.range.from, deps.range.to));
-  const summary = await forEachDay(deps, 'run', days, daysInFlight, (day) => {
+  const empty = emptyRangeCheck(deps, 'run', days.length);
+  const summary = await forEachDay(deps, 'run', days, daysInFlight, async (day) => {
     const waiting = existsSync(mergedDayDir(deps.config, day));
     // the whole day, download to commit, under one hold of the day
-    return downloadDay(deps, day, { holdEmpty: waiting }, async (held, fetched): Promise<DayOutcome> => {
+    const outcome = await downloadDay(deps, day, { holdEmpty: waiting }, async (held, fetched): Promise<DayOutcome> => {
       const ctx = { ...deps, signal: held.signal, hold: held.hold };
       if (fetched.status !== 'done') {
         // a day an earlier run committed but was stopped before cleaning up
@@ -31,7 +32,9 @@ export async function run(deps: RunDeps, daysInFlight = DAYS_IN_FLIGHT): Promise
       if (deps.compact || deps.config.outputDedupe === 'latest') await compactDay(ctx, day);
       return { status: 'done', objects: fetched.objects, bytes: fetched.bytes, records: merged.records, path: merged.path, ...(merged.dropped !== undefined ? { dropped: merged.dropped } : {}) };
     });
+    return empty.seen(outcome);
   });
+  empty.report();
   const listed = await deps.series.asked()?.catch(() => undefined);
   if (listed) await publishCatalog(deps, 'run', listed);
   return summary;

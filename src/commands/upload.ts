@@ -15,7 +15,9 @@ import { commitOptions, forEachDay, seconds, shardDays, underHold } from './for-
 
 export async function upload(deps: UploadDeps): Promise<CommandSummary> {
   deps.emit({ type: 'log', stage: 'upload', level: 'info', message: 'Started uploading re-partitioned AVRO data files and index file for each day' });
-  const days = shardDays(deps, 'upload', await listDayFolders(deps.config.mergedDir));
+  const merged = await listDayFolders(deps.config.mergedDir);
+  if (merged.length === 0) deps.emit({ type: 'log', stage: 'upload', level: 'info', message: `no merged day in ${deps.config.mergedDir}: run merge first` });
+  const days = shardDays(deps, 'upload', merged);
   const summary = await forEachDay(deps, 'upload', days, 2, (day) =>
     underHold(deps, 'upload', day, async (held) => {
       const outcome = await uploadDay(held, day);
@@ -89,6 +91,6 @@ export async function uploadDay(deps: UploadDeps, day: Day): Promise<DayOutcome>
   // raw first: the merged folder is what makes a rerun come back to finish the clean-up
   await rm(rawDayDir(config, day), { recursive: true, force: true });
   await rm(outDir, { recursive: true, force: true });
-  emit({ type: 'log', stage: 'upload', day: name, level: 'info', message: `${batch.day}: ** Upload Time: ${seconds(t0)} secs **` });
+  emit({ type: 'log', stage: 'upload', day: name, level: 'info', message: `${name}: ** Upload Time: ${seconds(t0)} secs **` });
   return { status: committed ? 'skipped' : 'done', objects: batch.objects.length, records: batch.records, reason: committed ? 'already committed' : undefined };
 }

@@ -65,6 +65,10 @@ export interface ConfigFlags {
   from?: string;
   to?: string;
   profile?: string;
+  /** --region (overrides aws.region). */
+  region?: string;
+  /** --endpoint-url: the S3 endpoint (overrides aws.s3_endpoint), as the AWS CLI names it. */
+  endpointUrl?: string;
   workDir?: string;
   concurrency?: string;
   outputFormat?: string;
@@ -74,13 +78,15 @@ export interface ConfigFlags {
 export type Requirement = 'cold-bucket' | 'dest-bucket' | 'dates';
 
 export async function loadConfig(flags: ConfigFlags, needs: Requirement[], env: NodeJS.ProcessEnv, today = new Date()): Promise<Config> {
-  const file = path.resolve(flags.config ?? 'config.yml');
+  // --config, else SITEWISE_REPARTITION_CONFIG, else config.yml in the current folder
+  const file = path.resolve(flags.config ?? (env.SITEWISE_REPARTITION_CONFIG || undefined) ?? 'config.yml');
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file (pass --config <file>; config.yml in the project is a documented sample)' : `cannot read it (${code ?? String(err)})`;
+    const named = flags.config !== undefined ? '' : env.SITEWISE_REPARTITION_CONFIG ? ' (from SITEWISE_REPARTITION_CONFIG)' : '';
+    const why = code === 'ENOENT' ? `no such file${named} (pass --config <file> or set SITEWISE_REPARTITION_CONFIG; config.yml in the project is a documented sample)` : `cannot read it (${code ?? String(err)})`;
     throw new ConfigError([`config file ${file}: ${why}`]);
   }
   let doc: unknown;
@@ -145,9 +151,10 @@ export function resolveConfig(file: string, doc: unknown, flags: ConfigFlags, ne
   }
   const forcePathStyle = values.get('aws.s3_force_path_style') ?? false;
   if (typeof forcePathStyle !== 'boolean') problems.push(`aws.s3_force_path_style: expected true or false, got ${JSON.stringify(forcePathStyle)}`);
-  const endpointSource = (key: KeyPath, envName: string): string => (str(key) !== undefined ? key : env[envName] ? envName : 'the AWS default');
+  const endpointFlag = (key: KeyPath) => (key === 'aws.s3_endpoint' ? flags.endpointUrl : undefined);
+  const endpointSource = (key: KeyPath, envName: string): string => (endpointFlag(key) !== undefined ? '--endpoint-url' : str(key) !== undefined ? key : env[envName] ? envName : 'the AWS default');
   const endpoint = (key: KeyPath, envName: string): string | undefined => {
-    const v = str(key) ?? env[envName];
+    const v = endpointFlag(key) ?? str(key) ?? env[envName];
     if (v !== undefined && !/^https?:\/\/[^/]+/.test(v)) problems.push(`${endpointSource(key, envName)}: '${v}' is not an http(s) URL`);
     return v || undefined;
   };
@@ -193,7 +200,7 @@ export function resolveConfig(file: string, doc: unknown, flags: ConfigFlags, ne
     mergedDir: path.join(workDir, dirName('local_dirs.local_tmp_merged_dir_name')),
     from: day('date_range.date_start', flags.from, '--from'),
     to: day('date_range.date_end', flags.to, '--to'),
-    region: str('aws.region') ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION,
+    region: flags.region ?? str('aws.region') ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION,
     s3Endpoint: endpoint('aws.s3_endpoint', 'AWS_ENDPOINT_URL_S3'),
     s3ForcePathStyle: forcePathStyle === true,
     sitewiseEndpoint: endpoint('aws.sitewise_endpoint', 'AWS_ENDPOINT_URL_IOTSITEWISE'),

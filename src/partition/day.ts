@@ -15,7 +15,8 @@ export interface DayRange {
 }
 
 export function parseIsoDay(text: string): Day | undefined {
-  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
+  // 2023-01-05, and 2023-1-5 as the cold tier's keys and the original's folders write days
+  const m = /^(\d{4})-(\d{1,2})-(\d{1,2})$/.exec(text);
   if (!m) return undefined;
   const day = { year: Number(m[1]), month: Number(m[2]), day: Number(m[3]) };
   // Calendar arithmetic in local time (as addDays does), so DST never shifts a day.

@@ -1,4 +1,34 @@
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import path from 'node:path';
 import { FatalError } from './errors.js';
+
+/**
+ * A named profile that neither shared file has: the SDK would only say it
+ * could load no credentials, so this is checked before any request.
+ */
+export function missingProfile(profile: string | undefined, env: NodeJS.ProcessEnv = process.env): FatalError | undefined {
+  if (profile === undefined) return undefined;
+  const files = profileFiles(env);
+  if (files.some((f) => f.profiles.includes(profile))) return undefined;
+  const known = [...new Set(files.flatMap((f) => f.profiles))];
+  return new FatalError(`profile '${profile}' not found in ${files.map((f) => f.file).join(', ')}; check --profile or credentials.profile (profiles there: ${known.join(', ') || 'none'})`);
+}
+
+/** The shared AWS config and credentials files (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/), with the profiles each names. */
+function profileFiles(env: NodeJS.ProcessEnv = process.env): { file: string; profiles: string[] }[] {
+  const files = [env.AWS_CONFIG_FILE || path.join(homedir(), '.aws', 'config'), env.AWS_SHARED_CREDENTIALS_FILE || path.join(homedir(), '.aws', 'credentials')];
+  return files.map((file) => {
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      // absent: no profiles there
+    }
+    const profiles = [...text.matchAll(/^\s*\[\s*(?:profile\s+)?([^\]\s]+)\s*\]/gm)].map((m) => m[1]!);
+    return { file, profiles };
+  });
+}
 import type { RetryClass } from './retry-policy.js';
 
 interface AwsLikeError {

@@ -23,6 +23,9 @@ export type ProgressEvent =
   | {
       type: 'command-end';
       stage: Stage;
+      /** The date range, for the commands that take one. */
+      from?: string;
+      to?: string;
       done: number;
       skipped: number;
       busy: number;
