@@ -6,12 +6,26 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { generateDay, makeSeries } from './support/generate-cold-tier.js';
 import { CLI, startWorld, type World } from './support/harness.js';
+
+/** Every file under `dir` with its size and modification time ('' when the folder is absent). */
+async function filesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  return Promise.all(
+    entries
+      .filter((e) => e.isFile())
+      .map(async (e) => {
+        const file = path.join(e.parentPath, e.name);
+        const s = await stat(file);
+        return `${file} ${s.size} ${s.mtimeMs}`;
+      }),
+  ).then((l) => l.sort());
+}
 
 describe('CLI conventions', () => {
   const series = makeSeries({ associated: 3, disassociated: 1 }, 17);
@@ -71,6 +85,29 @@ describe('CLI conventions', () => {
     const some = await bare(['download', '--dry-run', '--config', wrong, '--endpoint-url', world.s3.endpoint, '--from', '2024-03-01', '--to', '2024-03-02']);
     assert.equal(some.code, 0, some.stderr);
     assert.doesNotMatch(some.stderr, /no key under/);
+  });
+
+  it('upload --dry-run and run --dry-run say what they would do and write nothing, locally or in S3', async () => {
+    const day = { year: 2024, month: 3, day: 4 };
+    await world.put(await generateDay(series, day, { seed: 31 }));
+    const dates = ['--from', '2024-03-04', '--to', '2024-03-04'];
+    for (const step of [['download', ...dates], ['merge']]) assert.equal((await world.cli(step)).code, 0);
+    const snapshot = async () => ({ dest: await world.list(world.dest), cold: await world.list(world.cold), work: await filesUnder(world.workDir) });
+    const before = await snapshot();
+    const up = await world.cli(['upload', '--dry-run']);
+    assert.equal(up.code, 0, up.stderr);
+    assert.match(up.stdout, /2024-03-04: would upload merged_series_v1-[0-9a-f]{24}\.avro \([\d.]+ MB, \d+ records of \d+ objects\) to s3:\/\/\S+\/consolidated\/startYear=2024\/startMonth=3\/startDay=4\/merged_series_v1-[0-9a-f]{24}\.avro and commit it beside 0 earlier file\(s\)/);
+    assert.match(up.stdout, /upload 2024-03-04: done \(\d+ objects, [\d.]+ MB, \d+ records, dry run\)/);
+    const run = await world.cli(['run', '--dry-run', ...dates]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /run --dry-run: each day with objects to download would then be merged and uploaded; nothing was written/);
+    // run works on days at once: every line of a day starts with it
+    assert.match(run.stdout, /^2024-03-04 {2}Reviewing --> year: 2024, month: 3, day: 4$/m);
+    assert.match(run.stdout, /^2024-03-04 {2}would download \d+ objects of \d+ series, [\d.]+ MB$/m);
+    assert.deepEqual(await snapshot(), before, 'nothing written anywhere');
+    // and then for real
+    assert.equal((await world.cli(['upload'])).code, 0);
+    assert.ok((await world.list(world.dest)).length > before.dest.length);
   });
 
   it("--profile that no file names says so, naming the files; not the generic credentials line", async () => {

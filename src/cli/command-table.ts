@@ -236,7 +236,7 @@ async function uploadDeps(rt: Runtime, stage: Stage = 'upload'): Promise<UploadD
   const { config, emit, signal } = rt;
   const dest = store(config.destBucket);
   await checkBuckets(rt, [{ store: dest, key: 's3_buckets.repartitioned_bucket_name' }]);
-  return { config, emit, signal, dest, transfers: createLimiter(config.concurrency), guard: await guardOf(rt, dest, stage), shard };
+  return { config, emit, signal, dest, transfers: createLimiter(config.concurrency), guard: rt.flags.dryRun ? SINGLE_HOST : await guardOf(rt, dest, stage), shard };
 }
 
 const SKIP_BAD_HELP =
@@ -291,10 +291,10 @@ export const DAY_COMMANDS: CommandEntry[] = [
     description: 'upload each merged day, verify it, commit its ledger and index, then remove its local folders',
     example: 'sitewise-repartition upload --config /etc/sitewise/config.yml',
     needs: ['dest-bucket'],
-    options: withShardOptions,
-    dryRun: () => false,
+    options: (cmd) => withShardOptions(cmd).option('--dry-run', 'print what would be uploaded and committed for each merged day; write nothing, locally or in S3'),
+    dryRun: (flags) => flags.dryRun === true,
     deps: async (rt) => ({ ...(await uploadDeps(rt, 'upload')), ...(rt.config.outputDedupe === 'latest' ? { compactWith: outputFormat(rt) } : {}) }),
-    run: async (deps) => (await import('../commands/upload.js')).upload(deps),
+    run: async (deps, flags) => (await import('../commands/upload.js')).upload(deps, { dryRun: flags.dryRun }),
   }),
   defineCommand({
     name: 'plan',
@@ -329,9 +329,18 @@ export const DAY_COMMANDS: CommandEntry[] = [
     description: 'download, merge and upload day by day (local disk holds only the days in flight)',
     example: 'sitewise-repartition run --from today-2 --to today --quiet',
     needs: ['cold-bucket', 'dest-bucket', 'dates'],
-    options: (cmd) => withShardOptions(withMergeOptions(cmd)).option('--compact', 'compact each day after its upload (see compact): one data file a day'),
-    dryRun: () => false,
+    options: (cmd) =>
+      withShardOptions(withMergeOptions(cmd))
+        .option('--compact', 'compact each day after its upload (see compact): one data file a day')
+        .option('--dry-run', "print what each day would download (as download --dry-run does), then merge and upload; write nothing, locally or in S3"),
+    dryRun: (flags) => flags.dryRun === true,
     deps: async (rt) => ({ ...(await downloadDeps(rt, 'run')), format: outputFormat(rt), skipBadObjects: rt.flags.skipBadObjects, compact: rt.flags.compact }),
-    run: async (deps) => (await import('../commands/run.js')).run(deps),
+    run: async (deps, flags) => {
+      if (!flags.dryRun) return (await import('../commands/run.js')).run(deps);
+      // nothing downloaded, so nothing to merge or upload: what download would fetch is the whole answer
+      const summary = await (await import('../commands/download.js')).download(deps, { dryRun: true });
+      deps.emit({ type: 'log', stage: 'run', level: 'info', message: 'run --dry-run: each day with objects to download would then be merged and uploaded; nothing was written' });
+      return summary;
+    },
   }),
 ];

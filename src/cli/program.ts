@@ -81,6 +81,7 @@ async function execute(entry: CommandEntry, flags: CliFlags, signal: AbortSignal
   const config = await loadConfig(flags, entry.needs, env);
   const emit = createRenderer({
     runId,
+    dayOnEveryLine: entry.name === 'run',
     format: flags.logFormat,
     quiet: flags.quiet ?? false,
     verbose: flags.verbose ?? false,

@@ -11,6 +11,8 @@ export interface RenderOptions {
   err?: NodeJS.WritableStream;
   /** The run's id, in every JSON event. */
   runId?: string;
+  /** Days are worked on at once (run): each text line that belongs to a day starts with it. */
+  dayOnEveryLine?: boolean;
 }
 
 const PROGRESS_INTERVAL_MS = 200;
@@ -92,7 +94,7 @@ export function createRenderer(options: RenderOptions): Emit & { finish(): void 
         return;
       case 'log':
         if (e.level === 'warn') line(err, `${e.day ? `${e.day}: ` : ''}WARNING: ${e.message.trim()}`);
-        else if (!options.quiet && (e.level === 'info' || options.verbose)) line(out, e.message);
+        else if (!options.quiet && (e.level === 'info' || options.verbose)) line(out, options.dayOnEveryLine && e.day && !e.message.startsWith(e.day) ? `${e.day}  ${e.message.replace(/^\t+/, '')}` : e.message);
         return;
       case 'day-end': {
         if (e.status === 'failed') {

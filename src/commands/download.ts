@@ -118,7 +118,8 @@ async function downloadListed(ctx: DownloadDeps, day: Day, listed: ObjectInfo[],
   const bytes = selection.selected.reduce((n, o) => n + o.size, 0);
   const newSeries = new Set(selection.selected.map((o) => o.seriesId));
   if (plan.previousIds.length > 0) log(`\t# of timeseries previously processed: ${plan.previousIds.length}`);
-  reportSkipped(selection, log, options.dryRun ? 'info' : 'detail');
+  reportSkipped(selection, log, options.dryRun ? 'info' : 'detail', config.timeseriesType);
+  const skips = skipCounts(selection, config.timeseriesType);
   if (selection.unsafe.length > 0) {
     throw new DayError(`key(s) with '.' or '..' path segments could point outside the day folder; refusing the day (nothing was downloaded): ${examples(selection.unsafe)}`);
   }
@@ -132,13 +133,13 @@ async function downloadListed(ctx: DownloadDeps, day: Day, listed: ObjectInfo[],
   if (options.dryRun) {
     log(`\twould download ${selection.selected.length} objects of ${newSeries.size} series, ${megabytes(bytes)}`);
     for (const o of selection.selected) log(`\t  ${o.key} (${o.size} bytes)`, 'detail');
-    return { status: selection.selected.length ? 'done' : 'skipped', objects: selection.selected.length, bytes, reason: 'dry run' };
+    return { status: selection.selected.length ? 'done' : 'skipped', objects: selection.selected.length, bytes, reason: ['dry run', skips].filter(Boolean).join('; ') };
   }
   const dir = rawDayDir(config, day);
   if (selection.selected.length === 0) {
     log('\tSkip, no new data');
     await rm(dir, { recursive: true, force: true });
-    return { status: 'skipped', reason: 'no new data' };
+    return { status: 'skipped', reason: ['no new data', skips].filter(Boolean).join('; ') };
   }
   log(`\t# of new timeseries detected: ${newSeries.size}`);
   log('\tFound data, starting to download');
@@ -152,14 +153,29 @@ async function downloadListed(ctx: DownloadDeps, day: Day, listed: ObjectInfo[],
     return { status: 'skipped', reason: 'every new object was deleted after the listing' };
   }
   const fetched = selection.selected.filter((o) => !gone.has(o.key));
-  return { status: 'done', objects: fetched.length, bytes: fetched.reduce((n, o) => n + o.size, 0) };
+  return { status: 'done', objects: fetched.length, bytes: fetched.reduce((n, o) => n + o.size, 0), ...(skips ? { reason: skips } : {}) };
+}
+
+/** Every reason objects were left out, with its count, for the day's summary line: "skipped 1308 already merged, 71 not ASSOCIATED". */
+function skipCounts(selection: Selection, type: string): string {
+  const counts: [number, string][] = [
+    [selection.alreadyMerged, 'already merged'],
+    [selection.notListed.length, `not ${type}`],
+    [selection.skippedBad, 'bad before'],
+    [selection.unparseable.length, 'not data files'],
+    [selection.changed.length, 'changed since merged'],
+    [selection.archived.length, 'archived'],
+  ];
+  const parts = counts.filter(([n]) => n > 0).map(([n, what]) => `${n} ${what}`);
+  return parts.length > 0 ? `skipped ${parts.join(', ')}` : '';
 }
 
 /** Why objects were left out; a dry run says it all, a real run keeps the routine reasons for --verbose. */
-function reportSkipped(selection: Selection, log: Log, routine: 'info' | 'detail') {
+function reportSkipped(selection: Selection, log: Log, routine: 'info' | 'detail', type: string) {
   if (selection.alreadyMerged > 0) log(`\t${selection.alreadyMerged} objects already merged (in the ledger)`, routine);
   if (selection.skippedBad > 0) log(`\t${selection.skippedBad} objects skipped as bad by an earlier merge (in the ledger, with why); not tried again until they change`, 'warn');
-  if (selection.notListed.length > 0) log(`\t${selection.notListed.length} objects of series not in ListTimeSeries, skipped: ${examples(selection.notListed)}`, routine);
+  // under ASSOCIATED, a disassociated series is not listed: say what the filter is, not that SiteWise lacks it
+  if (selection.notListed.length > 0) log(`\t${selection.notListed.length} objects of series ListTimeSeries does not list as ${type} (timeseries_type), skipped: ${examples(selection.notListed)}`, routine);
   if (selection.unparseable.length > 0) log(`\t${selection.unparseable.length} keys are not cold-tier data files, skipped: ${examples(selection.unparseable)}`, 'warn');
   for (const o of selection.changed) {
     log(`\t${o.key} changed since it was merged (now ${o.size} bytes, ETag ${o.etag}); not merged again. See README "Changed source objects"`, 'warn');

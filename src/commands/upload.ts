@@ -1,6 +1,8 @@
 import { rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DayCommit } from '../destination/day-commit.js';
+import { dataKey } from '../destination/layout.js';
+import { megabytes } from '../shared/units.js';
 import { compactDay } from './compact.js';
 import { contentTypeOf } from '../output/formats.js';
 import { isoDay, type Day } from '../partition/day.js';
@@ -13,11 +15,12 @@ import { BATCH_FILE, listDayFolders, mergedDayDir, rawDayDir } from '../workdir/
 import type { UploadDeps } from './deps.js';
 import { commitOptions, forEachDay, seconds, shardDays, underHold } from './for-each-day.js';
 
-export async function upload(deps: UploadDeps): Promise<CommandSummary> {
+export async function upload(deps: UploadDeps, options: { dryRun?: boolean } = {}): Promise<CommandSummary> {
   deps.emit({ type: 'log', stage: 'upload', level: 'info', message: 'Started uploading re-partitioned AVRO data files and index file for each day' });
   const merged = await listDayFolders(deps.config.mergedDir);
   if (merged.length === 0) deps.emit({ type: 'log', stage: 'upload', level: 'info', message: `no merged day in ${deps.config.mergedDir}: run merge first` });
   const days = shardDays(deps, 'upload', merged);
+  if (options.dryRun) return forEachDay(deps, 'upload', days, 2, (day) => uploadDryRun(deps, day));
   const summary = await forEachDay(deps, 'upload', days, 2, (day) =>
     underHold(deps, 'upload', day, async (held) => {
       const outcome = await uploadDay(held, day);
@@ -31,6 +34,29 @@ export async function upload(deps: UploadDeps): Promise<CommandSummary> {
   });
   if (listed && (await publishCatalog(deps, 'upload', listed))) await removeSeriesCatalog(deps.config.workDir);
   return summary;
+}
+
+/** What upload would do with a merged day, read from the destination and written nowhere. */
+async function uploadDryRun(deps: UploadDeps, day: Day): Promise<DayOutcome> {
+  const { config, emit } = deps;
+  const name = isoDay(day);
+  const log = (message: string) => emit({ type: 'log', stage: 'upload', day: name, level: 'info', message });
+  const outDir = mergedDayDir(config, day);
+  const batch = await readBatch(outDir);
+  if (!batch) {
+    log(`${name}: ${outDir}: merge did not finish (no ${BATCH_FILE}); would skip it`);
+    return { status: 'skipped', reason: 'merge incomplete, dry run' };
+  }
+  const commit = await DayCommit.open(deps.dest, config, day, { signal: deps.signal });
+  const bytes = (await stat(path.join(outDir, batch.file))).size;
+  if (commit.isCommitted(batch.file)) {
+    log(`${name}: ${batch.file} is committed already; would only clean up the local folders`);
+    return { status: 'skipped', objects: batch.objects.length, records: batch.records, reason: 'already committed, dry run' };
+  }
+  const others = commit.ledger.batches.length;
+  const compact = deps.compactWith && others > 0 ? `, then compact the day's ${others + 1} files into one (output.dedupe: latest)` : '';
+  log(`${name}: would upload ${batch.file} (${megabytes(bytes)}, ${batch.records} records of ${batch.objects.length} objects) to s3://${deps.dest.name}/${dataKey(config, day, batch.file)} and commit it beside ${others} earlier file(s)${compact}`);
+  return { status: 'done', objects: batch.objects.length, bytes, records: batch.records, reason: 'dry run' };
 }
 
 /**
