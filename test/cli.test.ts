@@ -243,8 +243,9 @@ describe('output for terminals, cron and log shippers', () => {
     await world.writeConfig({ timeseries_type: 'ALL', s3_buckets: { cold_tier_bucket_name: world.cold, repartitioned_bucket_name: dest }, local_dirs: { work_dir: path.join(world.dir, 'tty-work') } });
     const command = `${process.execPath} ${CLI} download --config ${world.configFile} --concurrency 1`;
     const { stdout } = await promisify(execFile)('script', ['-qfec', command, '/dev/null'], { env: { ...process.env, ...world.env } });
+    // days done of the command's total first, then the day's objects, bytes, rate and ETA
     // eslint-disable-next-line no-control-regex -- the terminal's erase-line sequence
-    assert.match(stdout, /\r\x1b\[2Kdownload 2024-03-02: \d+\/\d+ objects [\d.]+ KB\/[\d.]+ KB [\d.]+ [KM]?B\/s( ETA \d+s)?/);
+    assert.match(stdout, /\r\x1b\[2K\[\d\/3 days\] download 2024-03-02: \d+\/\d+ objects [\d.]+ KB\/[\d.]+ KB [\d.]+ [KM]?B\/s( ETA \d+s)?/);
     assert.match(stdout, /Script execution successfully completed!!/);
   });
 });

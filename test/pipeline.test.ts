@@ -94,7 +94,10 @@ describe('download, merge, upload end to end', () => {
     const knownIds = new Set(known.filter((s) => s.associated).map((s) => s.id));
     const notListed = day1.filter((o) => !knownIds.has(o.seriesId)).length;
     assert.match(dry.stdout, new RegExp(`\\t${notListed} objects of series ListTimeSeries does not list as ASSOCIATED \\(timeseries_type\\), skipped: raw/`));
-    assert.match(dry.stdout, new RegExp(`download 2024-03-01: skipped \\(0 objects, 0\\.0 MB, dry run; skipped \\d+ already merged, ${notListed} not ASSOCIATED\\)`));
+    assert.match(dry.stdout, new RegExp(`download 2024-03-01: skipped \\(0 objects, 0\\.0 MB, dry run, skipped \\d+ already merged, ${notListed} not ASSOCIATED, 2 not data files\\)`));
+    // under --quiet too, since some were left out for another reason than being merged
+    const quiet = await world.cli(['download', '--dry-run', '--quiet', '--from', '2024-03-01', '--to', '2024-03-01']);
+    assert.match(quiet.stdout, new RegExp(`download 2024-03-01: skipped \\(.*${notListed} not ASSOCIATED[,)]`));
     assert.match(dry.stdout, /would download 0 objects of 0 series, 0\.0 MB/);
     assert.match(dry.stderr, /2 keys are not cold-tier data files, skipped/);
   });

@@ -17,7 +17,7 @@
 import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type avro from 'avsc';
-import { flatFields, type FlatField } from '../output/avro-columns.js';
+import { flatFields, type FlatField } from './flat-schema.js';
 import { AvroFormatError } from './avro-format-error.js';
 import { ByteReader } from './byte-reader.js';
 import { compressBlock, decompressBlock } from './codec.js';

@@ -44,6 +44,10 @@ export function createRenderer(options: RenderOptions): Emit & { finish(): void 
   let statusShown = false;
   let lastStatus = 0;
   const started = new Map<string, { t0: number }>();
+  // the live line's count of days: how many the command has, how many ended, which are being worked on
+  let totalDays = 0;
+  let daysEnded = 0;
+  const inFlight = new Set<string>();
 
   const clearStatus = () => {
     if (statusShown) {
@@ -69,7 +73,9 @@ export function createRenderer(options: RenderOptions): Emit & { finish(): void 
     const eta = e.totalBytes > 0 && rate > 0 ? ` ETA ${formatSeconds((e.totalBytes - e.doneBytes) / rate)}` : '';
     const objects = e.totalObjects > 0 ? `${e.doneObjects}/${e.totalObjects} objects ` : '';
     const bytes = e.totalBytes > 0 ? `${formatBytes(e.doneBytes)}/${formatBytes(e.totalBytes)}` : formatBytes(e.doneBytes);
-    err.write(`\r\x1b[2K${e.stage} ${e.day}: ${objects}${bytes} ${formatBytes(rate)}/s${eta}`);
+    inFlight.add(e.day);
+    const days = totalDays > 0 ? `[${daysEnded}/${totalDays} days${inFlight.size > 1 ? `, in flight ${[...inFlight].sort().join(' ')}` : ''}] ` : '';
+    err.write(`\r\x1b[2K${days}${e.stage} ${e.day}: ${objects}${bytes} ${formatBytes(rate)}/s${eta}`);
     statusShown = true;
   };
 
@@ -89,6 +95,9 @@ export function createRenderer(options: RenderOptions): Emit & { finish(): void 
       return;
     }
     switch (e.type) {
+      case 'command-start':
+        totalDays = e.days;
+        return;
       case 'progress':
         if (options.tty && !options.quiet) progress(e);
         return;
@@ -97,11 +106,15 @@ export function createRenderer(options: RenderOptions): Emit & { finish(): void 
         else if (!options.quiet && (e.level === 'info' || options.verbose)) line(out, options.dayOnEveryLine && e.day && !e.message.startsWith(e.day) ? `${e.day}  ${e.message.replace(/^\t+/, '')}` : e.message);
         return;
       case 'day-end': {
+        daysEnded++;
+        inFlight.delete(e.day);
         if (e.status === 'failed') {
           line(err, `${e.stage} ${e.day}: FAILED: ${e.error ?? 'unknown error'}`);
           return;
         }
-        if (options.quiet) return;
+        // a day that left objects out for a reason other than being merged already is said under --quiet too
+        const skips = Object.entries(e.skips ?? {});
+        if (options.quiet && !skips.some(([why]) => why !== 'already merged')) return;
         const parts = [
           e.objects !== undefined ? `${e.objects} objects` : '',
           e.bytes !== undefined ? megabytes(e.bytes) : '',
@@ -109,6 +122,7 @@ export function createRenderer(options: RenderOptions): Emit & { finish(): void 
           e.path ? `${e.path} path` : '',
           e.dropped !== undefined ? `${e.dropped} older versions dropped` : '',
           e.reason ?? '',
+          skips.length > 0 ? `skipped ${skips.map(([why, n]) => `${n} ${why}`).join(', ')}` : '',
         ].filter(Boolean);
         line(out, `${e.stage} ${e.day}: ${e.status}${parts.length ? ` (${parts.join(', ')})` : ''} in ${e.seconds.toFixed(1)}s`);
         return;

@@ -133,13 +133,13 @@ async function downloadListed(ctx: DownloadDeps, day: Day, listed: ObjectInfo[],
   if (options.dryRun) {
     log(`\twould download ${selection.selected.length} objects of ${newSeries.size} series, ${megabytes(bytes)}`);
     for (const o of selection.selected) log(`\t  ${o.key} (${o.size} bytes)`, 'detail');
-    return { status: selection.selected.length ? 'done' : 'skipped', objects: selection.selected.length, bytes, reason: ['dry run', skips].filter(Boolean).join('; ') };
+    return { status: selection.selected.length ? 'done' : 'skipped', objects: selection.selected.length, bytes, reason: 'dry run', skips };
   }
   const dir = rawDayDir(config, day);
   if (selection.selected.length === 0) {
     log('\tSkip, no new data');
     await rm(dir, { recursive: true, force: true });
-    return { status: 'skipped', reason: ['no new data', skips].filter(Boolean).join('; ') };
+    return { status: 'skipped', reason: 'no new data', skips };
   }
   log(`\t# of new timeseries detected: ${newSeries.size}`);
   log('\tFound data, starting to download');
@@ -153,21 +153,20 @@ async function downloadListed(ctx: DownloadDeps, day: Day, listed: ObjectInfo[],
     return { status: 'skipped', reason: 'every new object was deleted after the listing' };
   }
   const fetched = selection.selected.filter((o) => !gone.has(o.key));
-  return { status: 'done', objects: fetched.length, bytes: fetched.reduce((n, o) => n + o.size, 0), ...(skips ? { reason: skips } : {}) };
+  return { status: 'done', objects: fetched.length, bytes: fetched.reduce((n, o) => n + o.size, 0), skips };
 }
 
-/** Every reason objects were left out, with its count, for the day's summary line: "skipped 1308 already merged, 71 not ASSOCIATED". */
-function skipCounts(selection: Selection, type: string): string {
-  const counts: [number, string][] = [
-    [selection.alreadyMerged, 'already merged'],
-    [selection.notListed.length, `not ${type}`],
-    [selection.skippedBad, 'bad before'],
-    [selection.unparseable.length, 'not data files'],
-    [selection.changed.length, 'changed since merged'],
-    [selection.archived.length, 'archived'],
-  ];
-  const parts = counts.filter(([n]) => n > 0).map(([n, what]) => `${n} ${what}`);
-  return parts.length > 0 ? `skipped ${parts.join(', ')}` : '';
+/** Every reason objects were left out, with its count, for the day's summary line ("skipped 1308 already merged, 71 not ASSOCIATED") and JSON. */
+function skipCounts(selection: Selection, type: string): Record<string, number> {
+  const counts: Record<string, number> = {
+    'already merged': selection.alreadyMerged,
+    [`not ${type}`]: selection.notListed.length,
+    'bad before': selection.skippedBad,
+    'not data files': selection.unparseable.length,
+    'changed since merged': selection.changed.length,
+    archived: selection.archived.length,
+  };
+  return Object.fromEntries(Object.entries(counts).filter(([, n]) => n > 0));
 }
 
 /** Why objects were left out; a dry run says it all, a real run keeps the routine reasons for --verbose. */

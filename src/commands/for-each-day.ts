@@ -24,6 +24,7 @@ function isDayFailure(err: unknown, signal: AbortSignal): boolean {
  */
 export async function forEachDay(ctx: RunContext, stage: Stage, days: Day[], parallel: number, work: (day: Day) => Promise<DayOutcome>): Promise<CommandSummary> {
   const summary: CommandSummary = { done: [], skipped: [], busy: [], failed: [] };
+  ctx.emit({ type: 'command-start', stage, days: days.length });
   await mapLimit(days, parallel, async (day) => {
     ctx.signal.throwIfAborted();
     const t0 = Date.now();

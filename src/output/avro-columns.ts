@@ -6,27 +6,7 @@
  * Parquet path's decoder; avsc decodes the schemas it cannot (nested types),
  * whose records are then appended here value by value (appendValue).
  */
-export type Primitive = 'null' | 'boolean' | 'int' | 'long' | 'float' | 'double' | 'bytes' | 'string';
-const PRIMITIVES: readonly string[] = ['null', 'boolean', 'int', 'long', 'float', 'double', 'bytes', 'string'];
-
-/** A field of the flat schema: its name and the union branches it may take (one for a plain field). */
-export interface FlatField {
-  name: string;
-  branches: Primitive[];
-}
-
-/** The schema's fields if it is flat (every field a primitive or a union of primitives), else undefined. */
-export function flatFields(schema: { fields?: { name: string; type: unknown }[] }): FlatField[] | undefined {
-  const fields: FlatField[] = [];
-  for (const f of schema.fields ?? []) {
-    const branches = (Array.isArray(f.type) ? f.type : [f.type]).map((t: unknown) => (typeof t === 'string' ? t : (t as { type?: unknown })?.type));
-    if (!branches.every((b): b is Primitive => typeof b === 'string' && PRIMITIVES.includes(b))) return undefined;
-    // the columnar kinds take one non-null type per field
-    if (new Set(branches.filter((b) => b !== 'null')).size !== 1) return undefined;
-    fields.push({ name: f.name, branches });
-  }
-  return fields.length > 0 ? fields : undefined;
-}
+import type { FlatField, Primitive } from '../avro/flat-schema.js';
 
 /** One column, growable: numbers (int64 as two 32-bit words), or UTF-8/bytes with offsets; a validity bit per row. */
 export class ColumnData {

@@ -11,7 +11,8 @@ import { createRequire } from 'node:module';
 import type * as Arrow from 'apache-arrow';
 import type * as ParquetWasm from 'parquet-wasm';
 import { DayError } from '../shared/errors.js';
-import { ColumnData, type Primitive } from './avro-columns.js';
+import type { Primitive } from '../avro/flat-schema.js';
+import { ColumnData } from './avro-columns.js';
 import type { DayInput } from './output-format.js';
 import { freshColumns, type Column, type SeriesSource, type Tally } from './series-source.js';
 

@@ -9,7 +9,8 @@ import type avro from 'avsc';
 import { AvroFormatError } from '../avro/avro-format-error.js';
 import { decompressBlock, SUPPORTED_CODECS } from '../avro/codec.js';
 import { BlockFramer, parseWholeHeader } from '../avro/container.js';
-import { ColumnData, decodeBlock, flatFields, type Primitive } from './avro-columns.js';
+import { flatFields, type Primitive } from '../avro/flat-schema.js';
+import { ColumnData, decodeBlock } from './avro-columns.js';
 import type { DayInput } from './output-format.js';
 
 const requireHere = createRequire(import.meta.url);

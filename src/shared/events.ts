@@ -4,6 +4,7 @@ export type Stage = 'download' | 'merge' | 'upload' | 'run' | 'plan' | 'compact'
 export type DayStatus = 'done' | 'skipped' | 'busy' | 'failed';
 
 export type ProgressEvent =
+  | { type: 'command-start'; stage: Stage; days: number }
   | { type: 'log'; stage: Stage; day?: string; level: 'info' | 'warn' | 'detail'; message: string }
   | { type: 'progress'; stage: Stage; day: string; doneObjects: number; totalObjects: number; doneBytes: number; totalBytes: number }
   | {
@@ -18,6 +19,8 @@ export type ProgressEvent =
       path?: string;
       reason?: string;
       dropped?: number;
+      /** Objects left out of the day, by why ('already merged', 'not ASSOCIATED', ...). */
+      skips?: Record<string, number>;
       error?: string;
     }
   | {
@@ -49,6 +52,8 @@ export interface DayOutcome {
   reason?: string;
   /** Records left out by output.dedupe: latest (an older recordVersion of a key). */
   dropped?: number;
+  /** Objects left out of the day, by why. */
+  skips?: Record<string, number>;
 }
 
 export interface CommandSummary {

@@ -1,0 +1,27 @@
+/**
+ * Flat Avro record schemas (every field a primitive, or a union of null and
+ * one primitive), as SiteWise's raw and agg schemas are: what the columnar
+ * decoder (output/avro-columns.ts) and dedupe's key reader walk field by
+ * field without avsc.
+ */
+export type Primitive = 'null' | 'boolean' | 'int' | 'long' | 'float' | 'double' | 'bytes' | 'string';
+const PRIMITIVES: readonly string[] = ['null', 'boolean', 'int', 'long', 'float', 'double', 'bytes', 'string'];
+
+/** A field of the flat schema: its name and the union branches it may take (one for a plain field). */
+export interface FlatField {
+  name: string;
+  branches: Primitive[];
+}
+
+/** The schema's fields if it is flat (every field a primitive or a union of primitives), else undefined. */
+export function flatFields(schema: { fields?: { name: string; type: unknown }[] }): FlatField[] | undefined {
+  const fields: FlatField[] = [];
+  for (const f of schema.fields ?? []) {
+    const branches = (Array.isArray(f.type) ? f.type : [f.type]).map((t: unknown) => (typeof t === 'string' ? t : (t as { type?: unknown })?.type));
+    if (!branches.every((b): b is Primitive => typeof b === 'string' && PRIMITIVES.includes(b))) return undefined;
+    // the columnar kinds take one non-null type per field
+    if (new Set(branches.filter((b) => b !== 'null')).size !== 1) return undefined;
+    fields.push({ name: f.name, branches });
+  }
+  return fields.length > 0 ? fields : undefined;
+}
