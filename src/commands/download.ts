@@ -22,6 +22,37 @@ export interface DownloadOptions {
   dryRun?: boolean;
   /** Take the day's hold even when the cold tier has nothing for it (run: a merged folder waits for upload). */
   holdEmpty?: boolean;
+  /** The day's cold-tier listing, started ahead (listingsAhead); else listed when the day comes. */
+  listing?: (day: Day) => Promise<ObjectInfo[]>;
+}
+
+/** How many days beyond the one being worked on are listed ahead. */
+export const LISTS_AHEAD = 8;
+
+/**
+ * The cold tier's listings of the coming days, started up to LISTS_AHEAD
+ * days ahead of the one asked for, each under the run's bound on requests in
+ * flight: a range of mostly empty days costs one LIST a day, several at once,
+ * while the days themselves (and their lines) stay in order. Memory: the
+ * listings of at most LISTS_AHEAD + 1 days (about 1 MB for 6,000 keys).
+ */
+export function listingsAhead(ctx: DownloadDeps, days: Day[], ahead = LISTS_AHEAD): (day: Day) => Promise<ObjectInfo[]> {
+  const started = new Map<string, Promise<ObjectInfo[]>>();
+  const position = new Map(days.map((d, i) => [isoDay(d), i]));
+  const start = (d: Day | undefined) => {
+    if (!d || started.has(isoDay(d)) || ctx.signal.aborted) return;
+    const listing = ctx.transfers(() => listDay(ctx, d));
+    // its day awaits it (and sees its error); one never asked for (the command stopped first) must not be an unhandled rejection
+    listing.catch(() => undefined);
+    started.set(isoDay(d), listing);
+  };
+  return (day) => {
+    const i = position.get(isoDay(day));
+    if (i !== undefined) for (let j = i; j <= i + ahead; j++) start(days[j]);
+    const listing = started.get(isoDay(day)) ?? listDay(ctx, day);
+    started.delete(isoDay(day));
+    return listing;
+  };
 }
 
 /** What run does next with a downloaded day, still under the day's hold. */
@@ -33,7 +64,8 @@ const EXAMPLES = 3;
 export async function download(deps: DownloadDeps, options: DownloadOptions = {}): Promise<CommandSummary> {
   const days = shardDays(deps, 'download', daysDescending(deps.range.from, deps.range.to));
   const empty = emptyRangeCheck(deps, 'download', days.length);
-  const summary = await forEachDay(deps, 'download', days, 1, async (day) => empty.seen(await downloadDay(deps, day, options)));
+  const listing = listingsAhead(deps, days);
+  const summary = await forEachDay(deps, 'download', days, 1, async (day) => empty.seen(await downloadDay(deps, day, { ...options, listing })));
   empty.report();
   // the series listed, for upload's series catalog (a later ListTimeSeries would need upload to have SiteWise access)
   const listed = options.dryRun ? undefined : await deps.series.asked()?.catch(() => undefined);
@@ -50,7 +82,7 @@ export async function downloadDay(ctx: DownloadDeps, day: Day, options: Download
   const name = isoDay(day);
   const log: Log = (message, level = 'info') => ctx.emit({ type: 'log', stage: 'download', day: name, level, message });
   log(`Reviewing --> year: ${day.year}, month: ${day.month}, day: ${day.day}`);
-  const listed = await listDay(ctx, day);
+  const listed = await (options.listing ?? ((d: Day) => listDay(ctx, d)))(day);
   if (listed.length === 0 && !options.holdEmpty) return noColdData(log);
   const work = async (held: DownloadDeps) => {
     const fetched = await downloadHeld(held, day, listed, options, log);

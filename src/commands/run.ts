@@ -4,7 +4,7 @@ import type { CommandSummary, DayOutcome } from '../shared/events.js';
 import { mergedDayDir } from '../workdir/layout.js';
 import type { RunDeps } from './deps.js';
 import { compactDay } from './compact.js';
-import { downloadDay, emptyRangeCheck } from './download.js';
+import { downloadDay, emptyRangeCheck, listingsAhead } from './download.js';
 import { forEachDay, shardDays } from './for-each-day.js';
 import { mergeDay } from './merge.js';
 import { publishCatalog, uploadDay } from './upload.js';
@@ -16,10 +16,11 @@ export const DAYS_IN_FLIGHT = 2;
 export async function run(deps: RunDeps, daysInFlight = DAYS_IN_FLIGHT): Promise<CommandSummary> {
   const days = shardDays(deps, 'run', daysDescending(deps.range.from, deps.range.to));
   const empty = emptyRangeCheck(deps, 'run', days.length);
+  const listing = listingsAhead(deps, days);
   const summary = await forEachDay(deps, 'run', days, daysInFlight, async (day) => {
     const waiting = existsSync(mergedDayDir(deps.config, day));
     // the whole day, download to commit, under one hold of the day
-    const outcome = await downloadDay(deps, day, { holdEmpty: waiting }, async (held, fetched): Promise<DayOutcome> => {
+    const outcome = await downloadDay(deps, day, { holdEmpty: waiting, listing }, async (held, fetched): Promise<DayOutcome> => {
       const ctx = { ...deps, signal: held.signal, hold: held.hold };
       if (fetched.status !== 'done') {
         // a day an earlier run committed but was stopped before cleaning up

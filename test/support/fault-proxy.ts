@@ -20,6 +20,9 @@ export interface ProxyRequest {
   sse?: string;
   /** The session token the request was signed with, if any. */
   token?: string;
+  /** When the proxy received it, and when its answer ended (ms since the epoch). */
+  at?: number;
+  done?: number;
 }
 
 export interface FaultRule {
@@ -134,7 +137,9 @@ export async function startFaultProxy(target: string, seed = 1, credentials?: Pr
       path: req.url ?? '/',
       sse: typeof sseHeader === 'string' ? sseHeader : undefined,
       token: typeof token === 'string' ? token : undefined,
+      at: Date.now(),
     };
+    res.on('close', () => (entry.done = Date.now()));
     state.log.push(entry);
     const rule = state.rules.find((r) => (r.times === undefined || r.times > 0) && r.match(entry));
     if (rule) {
