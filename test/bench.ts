@@ -16,11 +16,10 @@ import { mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { createLimiter } from '../src/shared/limit.js';
 import type { Day } from '../src/partition/day.js';
 import { dayFolderName } from '../src/workdir/layout.js';
-import { generateObjects, makeSeries } from './support/generate-cold-tier.js';
+import { makeSeries } from './support/generate-cold-tier.js';
+import { ensureRclone, measure, median, putColdTier, runs, seconds, type Measure } from './support/bench-tools.js';
 import { CLI, startWorld } from './support/harness.js';
 
 const { values } = parseArgs({
@@ -30,24 +29,28 @@ const { values } = parseArgs({
     records: { type: 'string', default: '4000' },
     concurrency: { type: 'string', default: '16' },
     repeat: { type: 'string', default: '3' },
+    'latency-ms': { type: 'string' },
   },
 });
+if (values['latency-ms'] !== undefined) {
+  // downloads through a latency proxy against rclone (bench-latency.ts); a smaller day by default: there the objects, not the bytes, set the time
+  const { benchLatency } = await import('./bench-latency.js');
+  await benchLatency({
+    latencyMs: Number(values['latency-ms']),
+    days: Number(values.days),
+    series: Number(values.series),
+    records: process.argv.includes('--records') ? Number(values.records) : 400,
+    concurrencies: values.concurrency.split(',').map(Number),
+    repeat: process.argv.includes('--repeat') ? Number(values.repeat) : 1,
+  });
+  process.exit(0);
+}
 const repeat = Math.max(1, Number(values.repeat));
 const days = Number(values.days);
 const seriesCount = Number(values.series);
 const recordsPerFile = Number(values.records);
-const concurrency = Number(values.concurrency);
+const concurrency = Number(values.concurrency.split(',')[0]);
 
-interface Measure {
-  seconds: number;
-  peakRssMb: number;
-  code: number | null;
-  stderr: string;
-  /** Every run's seconds, when repeated (seconds is their median). */
-  runs?: number[];
-}
-
-/** The run with the median time, carrying every run's time; peak RSS is the highest seen. */
 /**
  * What three queries must read of a Parquet file: the column chunks they
  * use, of the row groups whose footer statistics can match (as an engine
@@ -89,62 +92,6 @@ async function queryCosts(file: string, seriesId: string, day: Day): Promise<{ n
   return out;
 }
 
-function median(measures: Measure[]): Measure {
-  const sorted = [...measures].sort((a, b) => a.seconds - b.seconds);
-  const mid = sorted[Math.floor((sorted.length - 1) / 2)]!;
-  return { ...mid, peakRssMb: Math.max(...measures.map((m) => m.peakRssMb)), runs: measures.map((m) => m.seconds) };
-}
-
-/**
- * Runs a command and times it. Nothing polls it meanwhile (that costs the
- * measured process time): our CLI reports its own peak RSS in its summary
- * line, which `peakRssMb` reads; other commands get 0.
- */
-function measure(cmd: string, args: string[], env: Record<string, string>, cwd: string): Promise<Measure> {
-  execFileSync('sync');
-  return new Promise((resolve) => {
-    const t0 = process.hrtime.bigint();
-    // Nothing here uses TLS (the servers are plain HTTP on loopback), so no CA bundle is passed on:
-    // rclone fails on AWS_CA_BUNDLE with a plain-http endpoint, and Node reads NODE_EXTRA_CA_CERTS
-    // at every start (a 220 KB bundle cost 80 ms of each run on the machine the README's figures
-    // come from, where it is set for a proxy; a host without one does not pay that).
-    const { AWS_CA_BUNDLE: _ca, NODE_EXTRA_CA_CERTS: _nodeCa, ...inherited } = process.env;
-    const child = spawn(cmd, args, { cwd, env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('close', (code) => {
-      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-      const peak = /peak memory (\d+) MB/.exec(stdout);
-      resolve({ seconds, peakRssMb: peak ? Number(peak[1]) : 0, code, stderr });
-    });
-  });
-}
-
-const seconds = (m: Measure) => `${m.seconds.toFixed(2)} s${m.runs && m.runs.length > 1 ? ` (median of ${runs(m)})` : ''}`;
-const runs = (m: Measure) => (m.runs ?? [m.seconds]).map((s) => s.toFixed(2)).join(', ');
-
-function hasCommand(name: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function ensureRclone(): boolean {
-  if (hasCommand('rclone')) return true;
-  try {
-    console.error('installing rclone (apt-get) for the side-by-side download figure...');
-    execFileSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rclone'], { stdio: 'ignore' });
-    return hasCommand('rclone');
-  } catch {
-    return false;
-  }
-}
-
 async function dirBytes(dir: string): Promise<{ bytes: number; files: string[] }> {
   const files = (await readdir(dir, { recursive: true })).map((f) => path.join(dir, f));
   let bytes = 0;
@@ -163,24 +110,7 @@ const series = makeSeries({ associated: Math.round(seriesCount * 0.9), disassoci
 const world = await startWorld(series);
 try {
   const dayList: Day[] = Array.from({ length: days }, (_, i) => ({ year: 2024, month: 5, day: 1 + i }));
-  console.error(`generating ${days} day(s) x ${seriesCount} series x 4 exports, ${recordsPerFile} records per GOOD file...`);
-  const limit = createLimiter(concurrency);
-  let objects = 0;
-  let records = 0;
-  let bytes = 0;
-  const pending = new Set<Promise<unknown>>();
-  for (const d of dayList) {
-    for await (const o of generateObjects(series, d, { recordsPerFile })) {
-      objects++;
-      records += o.records.length;
-      bytes += o.body.length;
-      const p = limit(() => world.s3.client.send(new PutObjectCommand({ Bucket: world.cold, Key: o.key, Body: o.body })));
-      pending.add(p);
-      void p.finally(() => pending.delete(p));
-      if (pending.size >= concurrency * 4) await Promise.race(pending);
-    }
-  }
-  await Promise.all(pending);
+  const { objects, records, bytes } = await putColdTier(world, series, dayList, recordsPerFile, concurrency);
   const mb = bytes / 1024 / 1024;
   const from = `2024-05-01`;
   const to = `2024-05-${String(days).padStart(2, '0')}`;

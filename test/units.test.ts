@@ -279,7 +279,7 @@ describe('config loader', () => {
     assert.equal(c.mergedDir, '/tmp/sitewise/merged');
     assert.equal(c.timeseriesType, 'DISASSOCIATED');
     assert.equal(c.profile, undefined);
-    assert.equal(c.concurrency, 16);
+    assert.equal(c.concurrency, 64);
   });
   it('reads the flat names of the original README', () => {
     const c = resolve({

@@ -22,7 +22,7 @@ import { isNotFound, isPreconditionFailed, orMissing, unquote } from './s3-respo
 import { verifyStored } from './verify-upload.js';
 
 /** Objects up to this size are downloaded into memory and written at once; memory: concurrency x this at most. */
-const IN_MEMORY_DOWNLOAD_MAX = 4 * 1024 * 1024;
+const IN_MEMORY_DOWNLOAD_MAX = 1024 * 1024;
 /** Connections of the download path when the caller does not say (the SDK client has its own). */
 const DEFAULT_DOWNLOAD_SOCKETS = 64;
 
