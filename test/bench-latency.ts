@@ -9,7 +9,7 @@
  * default (400 records a file): at these latencies the number of objects,
  * not their bytes, sets the time.
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Day } from '../src/partition/day.js';
@@ -88,7 +88,6 @@ export async function benchLatency(options: { latencyMs: number; days: number; s
 
 /** Seconds from each day folder's first file to its manifest (written last), as the per-day download time. */
 async function perDaySeconds(workDir: string, dayList: Day[]): Promise<string> {
-  const { stat } = await import('node:fs/promises');
   const out: string[] = [];
   for (const d of dayList) {
     const dir = path.join(workDir, 'raw', dayFolderName(d));

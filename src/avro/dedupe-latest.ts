@@ -17,7 +17,7 @@
 import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type avro from 'avsc';
-import { flatFields, type FlatField } from './flat-schema.js';
+import { BlockCursor, flatFields, type FlatField } from './flat-schema.js';
 import { AvroFormatError } from './avro-format-error.js';
 import { ByteReader } from './byte-reader.js';
 import { compressBlock, decompressBlock } from './codec.js';
@@ -213,59 +213,47 @@ function keyReader(header: ContainerHeader, name: string): KeyReader {
 function flatKeyReader(fields: FlatField[]): KeyReader {
   const roles = fields.map((f) => ['seriesId', 'timeInSeconds', 'offsetInNanos', 'recordVersion'].indexOf(f.name));
   return (raw, count, visit) => {
-    let pos = 0;
-    const varint = (): number => {
-      let n = 0;
-      let scale = 1;
-      for (;;) {
-        if (pos >= raw.length) throw new RangeError('a record runs past the end of its block');
-        const b = raw[pos++]!;
-        n += (b & 0x7f) * scale;
-        if (b < 0x80) break;
-        scale *= 128;
-      }
-      return n % 2 === 0 ? n / 2 : -(n + 1) / 2;
-    };
+    const cur = new BlockCursor(raw);
     let lastSeries = '';
     let lastStart = -1;
     let lastEnd = -1;
     for (let r = 0; r < count; r++) {
-      const start = pos;
+      const start = cur.pos;
       let series = '';
       let time = 0;
       let offset = 0;
       let version = -Infinity;
       for (let f = 0; f < fields.length; f++) {
         const field = fields[f]!;
-        const type = field.branches.length === 1 ? field.branches[0]! : field.branches[varint()];
+        const type = field.branches.length === 1 ? field.branches[0]! : field.branches[cur.long()];
         let value = -Infinity;
         switch (type) {
           case 'null':
             break;
           case 'boolean':
-            pos += 1;
+            cur.pos += 1;
             break;
           case 'int':
           case 'long':
-            value = varint();
+            value = cur.long();
             break;
           case 'float':
-            pos += 4;
+            cur.pos += 4;
             break;
           case 'double':
-            pos += 8;
+            cur.pos += 8;
             break;
           case 'string':
           case 'bytes': {
-            const len = varint();
+            const len = cur.long();
             if (roles[f] === 0) {
               // one string per run of records of one series, not one per record
-              if (lastStart < 0 || len !== lastEnd - lastStart || raw.compare(raw, lastStart, lastEnd, pos, pos + len) !== 0) lastSeries = raw.toString('utf8', pos, pos + len);
-              lastStart = pos;
-              lastEnd = pos + len;
+              if (lastStart < 0 || len !== lastEnd - lastStart || raw.compare(raw, lastStart, lastEnd, cur.pos, cur.pos + len) !== 0) lastSeries = raw.toString('utf8', cur.pos, cur.pos + len);
+              lastStart = cur.pos;
+              lastEnd = cur.pos + len;
               series = lastSeries;
             }
-            pos += len;
+            cur.pos += len;
             break;
           }
           default:
@@ -275,8 +263,8 @@ function flatKeyReader(fields: FlatField[]): KeyReader {
         else if (roles[f] === 2) offset = value;
         else if (roles[f] === 3) version = value;
       }
-      if (pos > raw.length) throw new RangeError('a record runs past the end of its block');
-      visit(series, time, offset, version, start, pos);
+      if (cur.pos > raw.length) throw new RangeError('a record runs past the end of its block');
+      visit(series, time, offset, version, start, cur.pos);
     }
   };
 }

@@ -25,3 +25,29 @@ export function flatFields(schema: { fields?: { name: string; type: unknown }[] 
   }
   return fields.length > 0 ? fields : undefined;
 }
+
+/**
+ * A position in a decompressed block, reading Avro's zig-zag varint longs
+ * without an object per value: the record walkers of the columnar decoder
+ * and of dedupe share it.
+ */
+export class BlockCursor {
+  pos = 0;
+
+  constructor(readonly raw: Uint8Array) {}
+
+  long(): number {
+    const raw = this.raw;
+    let n = 0;
+    let scale = 1;
+    for (;;) {
+      if (this.pos >= raw.length) throw new RangeError('a record runs past the end of its block');
+      const b = raw[this.pos++]!;
+      n += (b & 0x7f) * scale;
+      if (b < 0x80) break;
+      scale *= 128;
+      if (scale > 2 ** 63) throw new RangeError('a varint longer than 10 bytes');
+    }
+    return n % 2 === 0 ? n / 2 : -(n + 1) / 2;
+  }
+}

@@ -4,6 +4,7 @@ import type * as ParquetWasm from 'parquet-wasm';
 import { parseWholeHeader } from '../avro/container.js';
 import { RAW_DATUM_SCHEMA } from '../avro/raw-schema.js';
 import type { FormatInfo } from '../output/output-format.js';
+import { columnType } from '../output/parquet-source.js';
 import type { ObjectStore } from '../store/object-store.js';
 
 const requireHere = createRequire(import.meta.url);
@@ -60,10 +61,8 @@ export async function destinationSchema(store: ObjectStore, dataPrefix: string, 
   // the footer alone, framed as a file: the schema needs nothing else
   const schema = pw.readSchema(Buffer.concat([Buffer.from('PAR1'), tail.subarray(tail.length - footer - 8)]));
   const fields = arrow.tableFromIPC(schema.intoIPCStream()).schema.fields;
-  const t = arrow.DataType;
-  const hive = (type: Arrow.DataType): string =>
-    t.isUtf8(type) ? 'string' : t.isInt(type) ? (type.bitWidth === 64 ? 'bigint' : 'int') : t.isFloat(type) ? (type.precision === arrow.Precision.DOUBLE ? 'double' : 'float') : t.isBool(type) ? 'boolean' : t.isBinary(type) ? 'binary' : t.isDictionary(type) ? hive(type.dictionary as Arrow.DataType) : 'string';
-  return { columns: fields.map((f) => ({ name: f.name, type: hive(f.type as Arrow.DataType) })), avroSchemaText: '', from: where };
+  // the column types this tool writes are Avro's primitives, and so map as the Avro schema's do
+  return { columns: fields.map((f) => ({ name: f.name, type: HIVE_TYPES[columnType(arrow, f.type as Arrow.DataType) ?? 'string']! })), avroSchemaText: '', from: where };
 }
 
 /** First year the projection covers; SiteWise's cold tier dates from 2021. */

@@ -6,7 +6,7 @@
  * Parquet path's decoder; avsc decodes the schemas it cannot (nested types),
  * whose records are then appended here value by value (appendValue).
  */
-import type { FlatField, Primitive } from '../avro/flat-schema.js';
+import { BlockCursor, type FlatField, type Primitive } from '../avro/flat-schema.js';
 
 /** One column, growable: numbers (int64 as two 32-bit words), or UTF-8/bytes with offsets; a validity bit per row. */
 export class ColumnData {
@@ -164,20 +164,7 @@ function copyInto<A extends Float64Array | Int32Array | Uint8Array>(to: A, from:
 /** Reads one block's records into `columns` (by field name; `fields` is the file's writer schema). Returns where the records end. */
 export function decodeBlock(raw: Uint8Array, count: number, fields: FlatField[], columns: Map<string, ColumnData>): number {
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  let pos = 0;
-  const varint = (): number => {
-    let n = 0;
-    let scale = 1;
-    for (;;) {
-      if (pos >= raw.length) throw new RangeError('a record runs past the end of its block');
-      const b = raw[pos++]!;
-      n += (b & 0x7f) * scale;
-      if (b < 0x80) break;
-      scale *= 128;
-      if (scale > 2 ** 63) throw new RangeError('a varint longer than 10 bytes');
-    }
-    return n % 2 === 0 ? n / 2 : -(n + 1) / 2;
-  };
+  const cur = new BlockCursor(raw);
   const targets = fields.map((f) => columns.get(f.name));
   // the day's columns this file has no field for are null in its rows
   const absent = [...columns.values()].filter((c) => !targets.includes(c));
@@ -186,7 +173,7 @@ export function decodeBlock(raw: Uint8Array, count: number, fields: FlatField[],
     for (let f = 0; f < fields.length; f++) {
       const field = fields[f]!;
       const column = targets[f];
-      const type = field.branches.length === 1 ? field.branches[0]! : field.branches[varint()];
+      const type = field.branches.length === 1 ? field.branches[0]! : field.branches[cur.long()];
       if (type === undefined) throw new RangeError(`field ${field.name}: a union branch index out of range`);
       if (!column) throw new RangeError(`field ${field.name} is not a column of the day's schema`);
       const at = column.length;
@@ -196,31 +183,31 @@ export function decodeBlock(raw: Uint8Array, count: number, fields: FlatField[],
           continue;
         case 'boolean':
           column.grow1();
-          column.numbers[at] = raw[pos++]!;
+          column.numbers[at] = raw[cur.pos++]!;
           break;
         case 'int':
           column.grow1();
-          column.numbers[at] = varint();
+          column.numbers[at] = cur.long();
           break;
         case 'long':
           column.grow1();
-          column.setLong(at, varint());
+          column.setLong(at, cur.long());
           break;
         case 'float':
           column.grow1();
-          column.numbers[at] = view.getFloat32(pos, true);
-          pos += 4;
+          column.numbers[at] = view.getFloat32(cur.pos, true);
+          cur.pos += 4;
           break;
         case 'double':
           column.grow1();
-          column.numbers[at] = view.getFloat64(pos, true);
-          pos += 8;
+          column.numbers[at] = view.getFloat64(cur.pos, true);
+          cur.pos += 8;
           break;
         default: {
-          const len = varint();
-          if (len < 0 || pos + len > raw.length) throw new RangeError(`field ${field.name}: a string runs past the end of its block`);
-          column.appendBytes(raw, pos, pos + len);
-          pos += len;
+          const len = cur.long();
+          if (len < 0 || cur.pos + len > raw.length) throw new RangeError(`field ${field.name}: a string runs past the end of its block`);
+          column.appendBytes(raw, cur.pos, cur.pos + len);
+          cur.pos += len;
           continue;
         }
       }
@@ -228,7 +215,7 @@ export function decodeBlock(raw: Uint8Array, count: number, fields: FlatField[],
       column.length++;
     }
   }
-  return pos;
+  return cur.pos;
 }
 
 /** A one-row column whose row is null: pushed for a null value. */

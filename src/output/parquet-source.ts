@@ -36,7 +36,7 @@ export async function isParquet(file: string | undefined): Promise<boolean> {
 type ColumnType = Exclude<Primitive, 'null'>;
 
 /** The column type an Arrow field is stored as here, or undefined for one this tool never writes. */
-function columnType(arrow: typeof Arrow, type: Arrow.DataType): ColumnType | undefined {
+export function columnType(arrow: typeof Arrow, type: Arrow.DataType): ColumnType | undefined {
   const t = arrow.DataType;
   if (t.isUtf8(type)) return 'string';
   if (t.isBinary(type)) return 'bytes';
