@@ -6,12 +6,21 @@
  * test counts requests in flight, it times nothing.
  */
 import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
 import { generateDay, makeSeries, recordKey } from './support/generate-cold-tier.js';
 import { recordsOf, startWorld, type World } from './support/harness.js';
-import { LISTS_AHEAD } from '../src/commands/download.js';
+import { DOWNLOAD_DAYS_IN_FLIGHT, LISTS_AHEAD } from '../src/commands/download.js';
 import { DAYS_IN_FLIGHT } from '../src/commands/run.js';
+
+/** The day a request's path names (startDay=D of a cold-tier or destination key), if any. */
+const dayOf = (path: string) => /startDay(?:=|%3D)(\d+)/.exec(decodeURIComponent(path))?.[1];
+
+/** Whether some request of `a` and some request of `b` were in flight at the same moment. */
+function overlapped(a: FaultProxy['log'], b: FaultProxy['log']): boolean {
+  return a.some((x) => b.some((y) => x.at! < y.done! && y.at! < x.done!));
+}
 
 /** The most requests matching `match` that were in flight at one moment. */
 function peakInFlight(log: FaultProxy['log'], match: (path: string) => boolean): number {
@@ -53,7 +62,7 @@ describe('listing many days at once', () => {
       assert.equal(new Set(listed).size, 30);
       const peak = peakInFlight(proxy.log, coldLists);
       // at most the days ahead beyond each day in flight (run works on DAYS_IN_FLIGHT at once)
-      assert.ok(peak > 1 && peak <= LISTS_AHEAD + (command === 'run' ? DAYS_IN_FLIGHT : 1), `${peak} LISTs in flight at most`);
+      assert.ok(peak > 1 && peak <= LISTS_AHEAD + (command === 'run' ? DAYS_IN_FLIGHT : DOWNLOAD_DAYS_IN_FLIGHT), `${peak} LISTs in flight at most`);
       // the days still come one after another, from the last back, as the original's lines did
       const reviewed = [...r.stdout.matchAll(/Reviewing --> year: 2024, month: 6, day: (\d+)/g)].map((m) => Number(m[1]));
       assert.deepEqual(reviewed, Array.from({ length: 30 }, (_, i) => 30 - i));
@@ -62,4 +71,59 @@ describe('listing many days at once', () => {
         assert.ok(recordsOf((await Promise.all(days.map((d) => generateDay(series, d, { recordsPerFile: 10 })))).flat()).every((x) => got.has(recordKey(x))));
       }
     });
+});
+
+describe('days at once', () => {
+  const series = makeSeries({ associated: 12, disassociated: 0 }, 45);
+  let world: World;
+  let proxy: FaultProxy;
+  // the first day worked on (the last date) is small, the next one larger, so the first is merged and uploaded while the next still downloads
+  const small = { year: 2024, month: 7, day: 12 };
+  const large = { year: 2024, month: 7, day: 11 };
+  const third = { year: 2024, month: 7, day: 10 };
+  let objects: Awaited<ReturnType<typeof generateDay>>;
+  before(async () => {
+    world = await startWorld(series);
+    proxy = await startFaultProxy(world.s3.endpoint, 6);
+    await world.writeConfig({ timeseries_type: 'ALL', concurrency: 4 }, proxy.endpoint);
+    objects = [...(await generateDay(series.slice(0, 1), small, { recordsPerFile: 10 })), ...(await generateDay(series, large, { recordsPerFile: 10 })), ...(await generateDay(series.slice(0, 3), third, { recordsPerFile: 10 }))];
+    await world.put(objects);
+  });
+  after(async () => {
+    await proxy?.stop();
+    await world?.stop();
+  });
+
+  const coldGets = (day: number) => proxy.log.filter((r) => r.method === 'GET' && r.path.includes(`/${world.cold}/`) && !r.path.includes('list-type=2') && dayOf(r.path) === String(day));
+
+  it('download: GETs of different days are in flight at once, and each day\'s lines come together, in order', async () => {
+    proxy.log.length = 0;
+    proxy.latencyMs = 40;
+    const r = await world.cli(['download', '--from', '2024-07-10', '--to', '2024-07-12']);
+    proxy.latencyMs = 0;
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(coldGets(12).length > 0 && coldGets(11).length > 0 && coldGets(10).length > 0);
+    assert.ok(overlapped(coldGets(12), coldGets(11)), 'GETs of 2024-07-12 and 2024-07-11 overlap');
+    assert.ok(overlapped(coldGets(11), coldGets(10)), 'GETs of 2024-07-11 and 2024-07-10 overlap');
+    // each day's lines, from its Reviewing line to its summary, before the next day's first line
+    const lines = r.stdout.split('\n');
+    const starts = [12, 11, 10].map((d) => lines.findIndex((l) => l.includes(`Reviewing --> year: 2024, month: 7, day: ${d}`)));
+    const ends = ['2024-07-12', '2024-07-11', '2024-07-10'].map((d) => lines.findIndex((l) => l.startsWith(`download ${d}: done`)));
+    assert.ok(starts.every((s) => s >= 0) && ends.every((e) => e >= 0), r.stdout);
+    for (let i = 0; i < 3; i++) assert.ok(starts[i]! < ends[i]! && (i === 2 || ends[i]! < starts[i + 1]!), r.stdout);
+    await rm(world.workDir, { recursive: true, force: true });
+  });
+
+  it('run: the next day downloads while the first is merged and uploaded; every record lands once', async () => {
+    proxy.log.length = 0;
+    proxy.latencyMs = 40;
+    const r = await world.cli(['run', '--from', '2024-07-10', '--to', '2024-07-12']);
+    proxy.latencyMs = 0;
+    assert.equal(r.code, 0, r.stderr);
+    const uploadsOfSmall = proxy.log.filter((x) => x.method === 'PUT' && x.path.includes(`/${world.dest}/`) && dayOf(x.path) === '12' && /\.avro/.test(x.path));
+    assert.ok(uploadsOfSmall.length > 0, 'the small day\'s data file was put');
+    assert.ok(overlapped(uploadsOfSmall, coldGets(11)), 'the upload of 2024-07-12 overlaps GETs of 2024-07-11');
+    const got = (await world.destinationRecords()).map(recordKey).sort();
+    assert.deepEqual(got, recordsOf(objects).map(recordKey).sort());
+  });
 });

@@ -30,6 +30,13 @@ export interface DownloadOptions {
 export const LISTS_AHEAD = 8;
 
 /**
+ * Days `download` works on at once: when one day's last objects leave
+ * connections idle, the next days' ledger reads and GETs fill them. Requests
+ * share the one bound (`concurrency`), so memory does not grow with it.
+ */
+export const DOWNLOAD_DAYS_IN_FLIGHT = 4;
+
+/**
  * The cold tier's listings of the coming days, started up to LISTS_AHEAD
  * days ahead of the one asked for, each under the run's bound on requests in
  * flight: a range of mostly empty days costs one LIST a day, several at once,
@@ -65,7 +72,7 @@ export async function download(deps: DownloadDeps, options: DownloadOptions = {}
   const days = shardDays(deps, 'download', daysDescending(deps.range.from, deps.range.to));
   const empty = emptyRangeCheck(deps, 'download', days.length);
   const listing = listingsAhead(deps, days);
-  const summary = await forEachDay(deps, 'download', days, 1, async (day) => empty.seen(await downloadDay(deps, day, { ...options, listing })));
+  const summary = await forEachDay(deps, 'download', days, DOWNLOAD_DAYS_IN_FLIGHT, async (day, dayDeps) => empty.seen(await downloadDay(dayDeps, day, { ...options, listing })), { ordered: true });
   empty.report();
   // the series listed, for upload's series catalog (a later ListTimeSeries would need upload to have SiteWise access)
   const listed = options.dryRun ? undefined : await deps.series.asked()?.catch(() => undefined);

@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import { errorMessage, FatalError } from '../shared/errors.js';
-import type { CommandSummary, DayOutcome, Stage } from '../shared/events.js';
+import type { CommandSummary, DayOutcome, Emit, ProgressEvent, Stage } from '../shared/events.js';
 import { mapLimit } from '../shared/limit.js';
 import { isoDay, type Day } from '../partition/day.js';
 import { inShard } from '../partition/shards.js';
@@ -20,28 +20,63 @@ function isDayFailure(err: unknown, signal: AbortSignal): boolean {
 /**
  * Runs one stage over days, `parallel` at a time: a day that fails is
  * reported and counted, the others go on; a FatalError stops everything, and
- * a stop signal starts no further day.
+ * a stop signal starts no further day. Each day's work gets the context with
+ * its own `emit`: with `ordered`, the lines of a day are held back until the
+ * days before it have ended, so days worked on at once still print one after
+ * another (progress goes to the live line at once).
  */
-export async function forEachDay(ctx: RunContext, stage: Stage, days: Day[], parallel: number, work: (day: Day) => Promise<DayOutcome>): Promise<CommandSummary> {
+export async function forEachDay<C extends RunContext>(ctx: C, stage: Stage, days: Day[], parallel: number, work: (day: Day, dayCtx: C) => Promise<DayOutcome>, options: { ordered?: boolean } = {}): Promise<CommandSummary> {
   const summary: CommandSummary = { done: [], skipped: [], busy: [], failed: [] };
   ctx.emit({ type: 'command-start', stage, days: days.length });
-  await mapLimit(days, parallel, async (day) => {
-    ctx.signal.throwIfAborted();
-    const t0 = Date.now();
-    const name = isoDay(day);
-    try {
-      const outcome = await work(day);
-      (outcome.status === 'done' ? summary.done : outcome.status === 'busy' ? summary.busy : summary.skipped).push(name);
-      ctx.emit({ type: 'day-end', stage, day: name, seconds: (Date.now() - t0) / 1000, ...outcome });
-    } catch (err) {
-      if (!isDayFailure(err, ctx.signal)) throw err;
-      const error = describeFailure(err);
-      summary.failed.push({ day: name, error });
-      ctx.emit({ type: 'day-end', stage, day: name, status: 'failed', seconds: (Date.now() - t0) / 1000, error });
-    }
-  });
+  const order = options.ordered && parallel > 1 ? inDayOrder(ctx.emit, days.length) : undefined;
+  try {
+    await mapLimit(days, parallel, async (day, i) => {
+      ctx.signal.throwIfAborted();
+      const emit = order ? order.emitFor(i) : ctx.emit;
+      const t0 = Date.now();
+      const name = isoDay(day);
+      try {
+        const outcome = await work(day, order ? { ...ctx, emit } : ctx);
+        (outcome.status === 'done' ? summary.done : outcome.status === 'busy' ? summary.busy : summary.skipped).push(name);
+        emit({ type: 'day-end', stage, day: name, seconds: (Date.now() - t0) / 1000, ...outcome });
+      } catch (err) {
+        if (!isDayFailure(err, ctx.signal)) throw err;
+        const error = describeFailure(err);
+        summary.failed.push({ day: name, error });
+        emit({ type: 'day-end', stage, day: name, status: 'failed', seconds: (Date.now() - t0) / 1000, error });
+      } finally {
+        order?.ended(i);
+      }
+    });
+  } finally {
+    order?.flush();
+  }
   summary.failed.sort((a, b) => (a.day < b.day ? -1 : a.day > b.day ? 1 : 0));
   return summary;
+}
+
+/**
+ * Passes on the events of the first day not yet ended as they come, and
+ * holds those of later days until every day before them has ended. Memory:
+ * the held lines of the days in flight.
+ */
+function inDayOrder(emit: Emit, count: number) {
+  const held: ProgressEvent[][] = Array.from({ length: count }, () => []);
+  const ended: boolean[] = [];
+  let head = 0;
+  const release = (i: number) => {
+    for (const e of held[i] ?? []) emit(e);
+    held[i] = [];
+  };
+  return {
+    emitFor: (i: number): Emit => (e) => (i === head || e.type === 'progress' ? emit(e) : held[i]!.push(e)),
+    ended: (i: number) => {
+      ended[i] = true;
+      while (head < count && ended[head]) release(++head);
+    },
+    /** What a stopped command still holds, in day order. */
+    flush: () => held.forEach((_, i) => release(i)),
+  };
 }
 
 function describeFailure(err: unknown): string {
