@@ -5,7 +5,9 @@
  * concurrencies, and at its own default of 4 transfers). Prints per-day and
  * whole-range seconds, the latency floor (GETs x latency / concurrency, plus
  * the LISTs and the per-day ledger and index reads one after another), the
- * ratio to rclone and peak RSS. The day is smaller than the main bench's by
+ * ratio to rclone and peak RSS; then, with --range-years N, a download of
+ * the same days inside a range of N years (most days empty); then a `run`
+ * over the days against the sum of its days' floors. The day is smaller than the main bench's by
  * default (400 records a file): at these latencies the number of objects,
  * not their bytes, sets the time.
  */
@@ -19,7 +21,7 @@ import { startFaultProxy } from './support/fault-proxy.js';
 import { makeSeries } from './support/generate-cold-tier.js';
 import { CLI, startWorld } from './support/harness.js';
 
-export async function benchLatency(options: { latencyMs: number; days: number; series: number; records: number; concurrencies: number[]; repeat: number }): Promise<void> {
+export async function benchLatency(options: { latencyMs: number; days: number; series: number; records: number; concurrencies: number[]; repeat: number; rangeYears?: number }): Promise<void> {
   const { latencyMs, days } = options;
   const series = makeSeries({ associated: Math.round(options.series * 0.9), disassociated: options.series - Math.round(options.series * 0.9) }, 1);
   const world = await startWorld(series);
@@ -75,11 +77,35 @@ export async function benchLatency(options: { latencyMs: number; days: number; s
       rows.push(`| ${c} | ${d.seconds.toFixed(2)} | ${perDay} | ${floor.toFixed(2)} | ${(d.seconds / floor).toFixed(2)} x | ${r ? `${r.seconds.toFixed(2)} (ours: ${(d.seconds / r.seconds).toFixed(2)} x its time)` : 'n/a'} | ${d.peakRssMb} |`);
     }
     const rcloneDefault = rcloneAvailable ? await rclone() : undefined;
+    const c = options.concurrencies[0]!;
+    // the same days inside a range of years, most of it empty: a LIST a day, several at once
+    let longRange = '';
+    if (options.rangeYears) {
+      const start = `${2024 - options.rangeYears}-05-01`;
+      await world.writeConfig({ timeseries_type: 'ALL', date_range: { date_start: start, date_end: to }, concurrency: c }, proxy.endpoint);
+      await rm(world.workDir, { recursive: true, force: true });
+      proxy.log.length = 0;
+      const m = await measure(CLI, ['download', '--config', world.configFile, '--quiet'], world.env, world.dir);
+      if (m.code !== 0) throw new Error(`download exited ${m.code}: ${m.stderr}`);
+      const lists = proxy.log.filter((r) => r.path.includes('list-type=2')).length;
+      longRange = `download from ${start} to ${to} (${days} days with data), concurrency ${c}: ${m.seconds.toFixed(2)} s, ${lists} LISTs, peak RSS ${m.peakRssMb} MB`;
+    }
+    // run: download, merge and upload of every day, the days overlapping, against the sum of its days' floors
+    await world.writeConfig({ timeseries_type: 'ALL', date_range: { date_start: from, date_end: to }, concurrency: c }, proxy.endpoint);
+    await rm(world.workDir, { recursive: true, force: true });
+    proxy.log.length = 0;
+    const run = await measure(CLI, ['run', '--config', world.configFile, '--quiet'], world.env, world.dir);
+    if (run.code !== 0) throw new Error(`run exited ${run.code}: ${run.stderr}`);
+    const floors = dayFloors(proxy.log, world.cold, c, latencyMs);
+    const sumOfFloors = floors.reduce((n, f) => n + f, 0);
+
     console.log(`\nsitewise-repartition download at ${latencyMs} ms a request: ${days} day(s), ${objects} objects, ${(bytes / 2 ** 20).toFixed(1)} MB, through a latency proxy to ${world.s3.kind} on loopback\n`);
     console.log('| concurrency | whole range s | per day s | latency floor s | vs. floor | rclone at the same --transfers, s | peak RSS MB |');
     console.log('|---:|---:|---|---:|---:|---|---:|');
     for (const row of rows) console.log(row);
     if (rcloneDefault) console.log(`\nrclone at its default (--transfers 4): ${rcloneDefault.seconds.toFixed(2)} s`);
+    if (longRange) console.log(`\n${longRange}`);
+    console.log(`\nrun over the ${days} day(s), concurrency ${c}: ${run.seconds.toFixed(2)} s; the sum of its days' floors ${sumOfFloors.toFixed(2)} s (each day's GETs x latency / concurrency, plus its other requests one after another); ${(run.seconds / sumOfFloors).toFixed(2)} x that sum; peak RSS ${run.peakRssMb} MB`);
   } finally {
     await proxy.stop();
     await world.stop();
@@ -96,4 +122,25 @@ async function perDaySeconds(workDir: string, dayList: Day[]): Promise<string> {
     if (times.length > 1) out.push(((Math.max(...times) - Math.min(...times)) / 1000).toFixed(2));
   }
   return out.join(', ');
+}
+
+/**
+ * Each day's latency floor in a run, from the requests the proxy saw: its
+ * cold-tier GETs share `c` connections; its other requests (LIST pages,
+ * lease, ledger and index reads and writes, the data file's PUTs, its
+ * parts 4 at a time) wait on each other.
+ */
+function dayFloors(log: { method: string; path: string }[], cold: string, c: number, latencyMs: number): number[] {
+  const perDay = new Map<string, { gets: number; others: number }>();
+  for (const r of log) {
+    const p = decodeURIComponent(r.path);
+    const day = /startYear=(\d+)\/startMonth=(\d+)\/startDay=(\d+)/.exec(p)?.slice(1).join('-');
+    if (!day) continue;
+    const d = perDay.get(day) ?? { gets: 0, others: 0 };
+    if (r.method === 'GET' && p.includes(`/${cold}/`) && !p.includes('list-type=2')) d.gets++;
+    // an upload's parts go 4 at a time
+    else d.others += p.includes('partNumber=') ? 1 / 4 : 1;
+    perDay.set(day, d);
+  }
+  return [...perDay.values()].map((d) => ((d.gets / c + d.others) * latencyMs) / 1000);
 }

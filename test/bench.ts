@@ -30,8 +30,20 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '16' },
     repeat: { type: 'string', default: '3' },
     'latency-ms': { type: 'string' },
+    'range-years': { type: 'string' },
+    startup: { type: 'boolean', default: false },
   },
 });
+if (values.startup) {
+  // a small day's merge against a bare Node copy, and the commands' whole-process times with nothing to do (bench-startup.ts)
+  const { benchStartup } = await import('./bench-startup.js');
+  await benchStartup({
+    series: process.argv.includes('--series') ? Number(values.series) : 77,
+    records: Number(values.records),
+    repeat: Number(values.repeat),
+  });
+  process.exit(0);
+}
 if (values['latency-ms'] !== undefined) {
   // downloads through a latency proxy against rclone (bench-latency.ts); a smaller day by default: there the objects, not the bytes, set the time
   const { benchLatency } = await import('./bench-latency.js');
@@ -42,6 +54,7 @@ if (values['latency-ms'] !== undefined) {
     records: process.argv.includes('--records') ? Number(values.records) : 400,
     concurrencies: values.concurrency.split(',').map(Number),
     repeat: process.argv.includes('--repeat') ? Number(values.repeat) : 1,
+    rangeYears: values['range-years'] !== undefined ? Number(values['range-years']) : undefined,
   });
   process.exit(0);
 }
