@@ -74,8 +74,8 @@ describe('mergeFiles', () => {
     const largest = Math.max(...objects.map((o) => o.body.length));
     // slabs that hold one or two inputs: they are reused many times over, on the reader thread or on this one
     await readerStarted();
-    const slabbed = await mergeFiles(inputs, path.join(dir, 'slabs.avro'), { sync: SYNC, workers, slabBytes: largest * 2 + 2 });
-    await mergeFiles(inputs, path.join(dir, 'slabs-here.avro'), { sync: SYNC, workers, slabBytes: largest * 2 + 2, readerThread: false });
+    const slabbed = await mergeFiles(inputs, path.join(dir, 'slabs.avro'), { sync: SYNC, workers, slabBytes: largest * 2 + 2, readerThreadMinBytes: 0 });
+    await mergeFiles(inputs, path.join(dir, 'slabs-here.avro'), { sync: SYNC, workers, slabBytes: largest * 2 + 2, readerThreadMinBytes: Infinity });
     await mergeFiles(inputs, path.join(dir, 'own.avro'), { sync: SYNC, workers, checkCrc: true });
     assert.equal(slabbed.records, recordsOf(objects).length);
     assert.deepEqual(await readFile(path.join(dir, 'slabs.avro')), await readFile(path.join(dir, 'own.avro')));
@@ -104,8 +104,8 @@ describe('mergeFiles', () => {
         );
         assert.match(alone, new RegExp(`^${objects[at]!.key}: (corrupt|truncated): block at byte \\d+`), `${what} at ${at}`);
         await readerStarted(); // (a failed job's reader thread is stopped)
-        await assert.rejects(mergeFiles(inputs, path.join(dir, 'bad.avro'), { sync: SYNC, workers, slabBytes }), (err: Error) => err.message === alone, `${what} at ${at}`);
-        await assert.rejects(mergeFiles(inputs, path.join(dir, 'bad.avro'), { sync: SYNC, workers, slabBytes, readerThread: false }), (err: Error) => err.message === alone, `${what} here at ${at}`);
+        await assert.rejects(mergeFiles(inputs, path.join(dir, 'bad.avro'), { sync: SYNC, workers, slabBytes, readerThreadMinBytes: 0 }), (err: Error) => err.message === alone, `${what} at ${at}`);
+        await assert.rejects(mergeFiles(inputs, path.join(dir, 'bad.avro'), { sync: SYNC, workers, slabBytes, readerThreadMinBytes: Infinity }), (err: Error) => err.message === alone, `${what} here at ${at}`);
       }
     }
   });

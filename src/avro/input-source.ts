@@ -17,18 +17,19 @@ export interface InputSource {
  * and more while the reader thread is still starting (tens of ms: a small day
  * may be done by then); then the reader thread reads the rest while this one
  * writes. (A larger share here was measured: no faster on 2 cores.)
+ * Inputs of fewer than `threadMinBytes` in all are read here only.
  * `release` runs before a slab is read into again: the caller writes out what
  * still points into it. `threads` undefined: every group is read here.
  */
 export function slabInputSource(
   inputs: { file: string; size?: number }[],
-  options: { slabBytes: number; sync: Buffer; threads: ReaderThreads | undefined; release: () => void },
+  options: { slabBytes: number; sync: Buffer; threads: ReaderThreads | undefined; threadMinBytes: number; release: () => void },
 ): InputSource {
   const { slabBytes, sync, release } = options;
   const paths = inputs.map((input) => input.file);
   const sizes = sizesOf(inputs);
   const groups = planGroups(sizes, slabBytes);
-  const threads = groups.length > 1 ? options.threads : undefined;
+  const threads = groups.length > 1 && sizes.reduce((n, s) => n + s, 0) >= options.threadMinBytes ? options.threads : undefined;
   return {
     async *groups() {
       const reader = threads?.take();

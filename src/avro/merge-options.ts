@@ -36,11 +36,22 @@ export interface MergeOptions {
   wholeFileMax?: number;
   /** Size of each of the reused buffers small inputs are read ahead into (default SLAB_BYTES). */
   slabBytes?: number;
-  /** false: read every input on this thread, without a reader thread (default: one is used once it has started). */
-  readerThread?: boolean;
+  /**
+   * Inputs of fewer bytes than this in all are read on this thread (default
+   * READER_THREAD_MIN_BYTES); larger ones also on a reader thread, once it
+   * has started. Infinity: never a reader thread.
+   */
+  readerThreadMinBytes?: number;
   /** Called after each input with its records and bytes. */
   onInput?: (records: number, bytesIn: number) => void;
 }
+
+/**
+ * A reader thread takes tens of ms of CPU to start (on 2 cores, beside the
+ * merge itself), and this thread reads 64 MiB in about as long: a smaller
+ * day is merged without one.
+ */
+export const READER_THREAD_MIN_BYTES = 64 * 2 ** 20;
 
 /** Files up to this size are read whole (one open, one read); larger ones are streamed. */
 export const WHOLE_FILE_MAX = 8 * 1024 * 1024;

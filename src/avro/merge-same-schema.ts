@@ -1,6 +1,6 @@
 import { slabInputSource } from './input-source.js';
 import { checkCodec, checkedSize, closeInput, HeaderReader, openInput, validSchemaText, type Opened, type Schemas } from './merge-inputs.js';
-import { SLAB_BYTES, WHOLE_FILE_MAX, type MergeInput, type MergeOptions, type MergeResult } from './merge-options.js';
+import { READER_THREAD_MIN_BYTES, SLAB_BYTES, WHOLE_FILE_MAX, type MergeInput, type MergeOptions, type MergeResult } from './merge-options.js';
 import { OutputFile } from './output-file.js';
 
 /**
@@ -40,7 +40,8 @@ export async function mergeSameSchema(inputs: MergeInput[], outFile: string, opt
     const source = slabInputSource(inputs, {
       slabBytes: Math.min(wholeFileMax + 1, options.slabBytes ?? SLAB_BYTES),
       sync: options.sync,
-      threads: options.readerThread === false ? undefined : options.workers.readers,
+      threads: options.workers.readers,
+      threadMinBytes: options.readerThreadMinBytes ?? READER_THREAD_MIN_BYTES,
       release: () => out?.writer.flush(),
     });
     let appended = 0;

@@ -36,12 +36,11 @@ OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.avro.AvroContainerOutputFormat'`,
 
 /**
  * Snappy Avro, as the original wrote: the inputs' blocks copied into one
- * object-container file. Its reader thread starts when the format is made,
- * so that it is running by the time the first day is read.
+ * object-container file. A day of 64 MiB or more is read on a reader thread
+ * too, started by its first such day.
  */
 export function avroOutput(options: AvroOutputOptions = {}): OutputFormat {
   const workers = new MergeWorkers();
-  if (!options.checkCrc) workers.readers.prestart();
   return {
     ...AVRO,
     async writeDay(inputs: DayInput[], outFile: string, day: WriteDayOptions): Promise<DayWritten> {
