@@ -27,7 +27,8 @@ await build({ ...commonJs, entryPoints: { cli: 'src/cli/index.ts' }, banner: { j
 // The bin (launch.ts). Its first line is `#!/bin/sh`, and the sh runs its second line, which starts
 // Node with its flags; Node skips the first line and takes the second for a string. (`#!/usr/bin/env
 // -S node <flags>` does not work with busybox, as in Alpine images, nor with coreutils before 8.30.)
-const shLine = '":" //; exec node --max-semi-space-size=8 "$0" "$@"';
+// --expose-gc: the memory governor (cli/peak-memory.ts) asks for collections above its soft limit.
+const shLine = '":" //; exec node --max-semi-space-size=8 --expose-gc "$0" "$@"';
 await build({ ...commonJs, entryPoints: { 'sitewise-repartition': 'src/cli/launch.ts' }, banner: { js: `${shLine}\n${metaUrl}` } });
 chmodSync('dist/bin/sitewise-repartition.cjs', 0o755);
 

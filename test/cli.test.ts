@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { pathToFileURL } from 'node:url';
 import { athenaDdl } from '../src/commands/athena-ddl.js';
 import { AVRO } from '../src/output/avro-output.js';
 import { resolveConfig } from '../src/config/load-config.js';
@@ -87,12 +88,27 @@ describe('help, version, mistakes', () => {
     assert.equal(stderr, '');
     assert.equal(code, 0);
   });
+  it('the memory governor collects above its soft limit, never below it, and is a no-op without --expose-gc', async () => {
+    const governor = pathToFileURL(path.resolve(here, '../src/cli/peak-memory.js')).href;
+    // counts the collections asked for while the governor looks every 20 ms for 300 ms
+    const script = `const { governMemory } = await import(${JSON.stringify(governor)});
+      let n = 0; const real = globalThis.gc; if (real) globalThis.gc = () => { n++; real(); };
+      const stop = governMemory(Number(process.argv[1]), 20);
+      await new Promise((r) => setTimeout(r, 300)); stop(); const after = n;
+      await new Promise((r) => setTimeout(r, 100)); console.log(after, n);`;
+    const count = async (flags: string[], limit: number) => (await promisify(execFile)(process.execPath, [...flags, '--input-type=module', '-e', script, String(limit)])).stdout.trim();
+    const [above, stopped] = (await count(['--expose-gc'], 1)).split(' ').map(Number);
+    assert.ok(above! >= 3, `${above} collections above the limit`);
+    assert.equal(stopped, above, 'none after the stop');
+    assert.equal(await count(['--expose-gc'], Number.MAX_SAFE_INTEGER), '0 0');
+    assert.equal(await count([], 1), '0 0');
+  });
   it('merge --no-crc-check, the old flag, is still accepted', async () => {
     const r = await run(['merge', '--no-crc-check', '--help']);
     assert.equal(r.code, 0);
     assert.doesNotMatch(r.stdout, /no-crc-check/);
   });
-  it('the bin starts from any POSIX sh (busybox sh too, where installed), giving Node its flag and every argument as is', async () => {
+  it('the bin starts from any POSIX sh (busybox sh too, where installed), giving Node its flags and every argument as is', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'bin-'));
     // a `node` first on PATH that prints what it was given, one argument a line
     await writeFile(path.join(dir, 'node'), '#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done\n', { mode: 0o755 });
@@ -102,7 +118,7 @@ describe('help, version, mistakes', () => {
     try {
       for (const [cmd, ...before] of [[CLI], ['sh', CLI], ...(busybox ? [['busybox', 'sh', CLI]] : [])]) {
         const { stdout } = await promisify(execFile)(cmd!, [...before, ...args], { env });
-        assert.deepEqual(stdout.split('\n').slice(0, -1), ['--max-semi-space-size=8', CLI, ...args], cmd);
+        assert.deepEqual(stdout.split('\n').slice(0, -1), ['--max-semi-space-size=8', '--expose-gc', CLI, ...args], cmd);
       }
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -10,7 +10,7 @@ import { defaultOf } from '../config/schema.js';
 import { FORMAT_NAMES, formatInfo } from '../output/formats.js';
 import { DAY_COMMANDS, destinationStore, type CliFlags, type CommandEntry } from './command-table.js';
 import { errorMessage } from '../shared/errors.js';
-import { peakRssMb } from './peak-memory.js';
+import { governMemory, peakRssMb } from './peak-memory.js';
 import { completionScript, SHELLS } from './completion.js';
 import { createRenderer } from './render.js';
 import { acquireWorkLock } from './work-lock.js';
@@ -91,6 +91,7 @@ async function execute(entry: CommandEntry, flags: CliFlags, signal: AbortSignal
   const retry = retryPolicy(env);
   const closers: (() => unknown)[] = [];
   const started = Date.now();
+  const stopGovernor = governMemory();
   try {
     const release = entry.dryRun(flags) ? async () => {} : await acquireWorkLock(config.workDir);
     try {
@@ -114,6 +115,7 @@ async function execute(entry: CommandEntry, flags: CliFlags, signal: AbortSignal
       await release();
     }
   } finally {
+    stopGovernor();
     for (const close of closers.reverse()) await close();
   }
 }

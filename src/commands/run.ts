@@ -19,8 +19,8 @@ import { publishCatalog, uploadDay } from './upload.js';
 export const DAYS_IN_FLIGHT = 4;
 /** Merges (and compactions) at once: they use both cores, and memory is bounded per merge. */
 const MERGES_AT_ONCE = 1;
-/** Uploads at once: each holds up to 4 parts of 8 MiB. */
-const UPLOADS_AT_ONCE = 2;
+/** Uploads at once: one holds 4 parts of 8 MiB, and its 4 parts in flight keep the connection to S3 busy. */
+const UPLOADS_AT_ONCE = 1;
 
 /**
  * download, merge and upload day by day, several days at once: downloads of

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, ListMultipartUploadsCommand, UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createChecksum } from '../shared/checksums.js';
@@ -50,11 +49,15 @@ export async function uploadParts(upload: PartsUpload, call: Call, signal?: Abor
   try {
     fh = await open(file, 'r');
     const handle = fh;
+    // one buffer per part in flight, reused: a day's file passes through UPLOAD_QUEUE x PART_SIZE bytes, not a new 8 MiB buffer a part for the GC to find
+    const buffers = Array.from({ length: Math.min(UPLOAD_QUEUE, numbers.length) }, () => Buffer.allocUnsafe(Math.min(PART_SIZE, size)));
     const parts = await mapLimit(numbers, UPLOAD_QUEUE, async (PartNumber) => {
       const start = (PartNumber - 1) * PART_SIZE;
-      const body = await readRange(handle, start, Math.min(PART_SIZE, size - start));
+      const buffer = buffers.pop()!;
+      const body = await readRange(handle, buffer, start, Math.min(PART_SIZE, size - start));
       const ChecksumCRC32 = digests.partCrc32s[PartNumber - 1];
       const r = await call('UploadPart', () => client.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: body, ChecksumCRC32 }), { abortSignal: signal }));
+      buffers.push(buffer);
       loaded += body.length;
       onBytes?.(loaded);
       return { PartNumber, ETag: r.ETag, ChecksumCRC32 };
@@ -112,8 +115,9 @@ export async function abortUploads(
   return stale.length;
 }
 
-async function readRange(fh: FileHandle, start: number, length: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(length);
+/** Reads `length` bytes at `start` into the front of `into`; returns that part of it. */
+async function readRange(fh: FileHandle, into: Buffer, start: number, length: number): Promise<Buffer> {
+  const buf = into.subarray(0, length);
   for (let at = 0; at < length; ) {
     const { bytesRead } = await fh.read(buf, at, length - at, start + at);
     if (bytesRead === 0) throw new Error(`${length - at} bytes short reading a part at byte ${start}: the file changed while it was uploaded`);
@@ -148,7 +152,7 @@ export async function fileDigests(file: string, partSize: number): Promise<FileD
     partCrc = createChecksum('CRC32');
     inPart = 0;
   };
-  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
+  const digest = (chunk: Buffer) => {
     whole.update(chunk);
     wholeCrc.update(chunk);
     size += chunk.length;
@@ -161,6 +165,14 @@ export async function fileDigests(file: string, partSize: number): Promise<FileD
       at += take;
       if (inPart === partSize) endPart();
     }
+  };
+  // one buffer, read into again and again (a stream would allocate a new one for each MiB)
+  const buffer = Buffer.allocUnsafe(1024 * 1024);
+  const fh = await open(file, 'r');
+  try {
+    for (let n; (n = (await fh.read(buffer, 0, buffer.length, null)).bytesRead) > 0; ) digest(buffer.subarray(0, n));
+  } finally {
+    await fh.close();
   }
   if (inPart > 0) endPart();
   const etags = [whole.digest('hex')];
