@@ -1,13 +1,14 @@
 /**
- * `npm run bench -- --latency-ms 20 [--concurrency 16,32,64]`: download
- * through a proxy that adds that latency to every request, as a distant
- * region does, against rclone through the same proxy (at each of our
- * concurrencies, and at its own default of 4 transfers). Prints per-day and
- * whole-range seconds, the latency floor (GETs x latency / concurrency, plus
- * the LISTs and the per-day ledger and index reads one after another), the
- * ratio to rclone and peak RSS; then, with --range-years N, a download of
- * the same days inside a range of N years (most days empty); then a `run`
- * over the days against the sum of its days' floors. The day is smaller than the main bench's by
+ * `npm run bench -- --latency-ms 20 [--concurrency 16,32,64] [--days D]
+ * [--range-years Y]`: download through a proxy that adds that latency to
+ * every request, as a distant region does, against rclone through the same
+ * proxy (at each of our concurrencies, and at its own default of 4
+ * transfers). Prints per-day and whole-range seconds, the latency floor
+ * (its requests x latency / concurrency, plus one day's LIST pages, ledger
+ * and index reads one after another), the ratio to rclone and peak RSS;
+ * then, with --range-years, a download of the same days inside a range of
+ * that many years (most days empty); then a `run` over the days against the
+ * sum of its days' floors. The day is smaller than the main bench's by
  * default (400 records a file): at these latencies the number of objects,
  * not their bytes, sets the time.
  */
@@ -70,11 +71,11 @@ export async function benchLatency(options: { latencyMs: number; days: number; s
         }
         if (rcloneAvailable) theirs.push(await rclone(c));
       }
-      // what one after another costs at least: every GET shares c connections; the LIST pages, ledger and index reads of a day wait on each other
-      const floor = ((gets / c) * latencyMs + (lists + 2 * days) * latencyMs) / 1000;
+      // what it costs at least: every request shares c connections, and one day's LIST pages, ledger and index reads wait on each other
+      const floor = (((gets + lists + 2 * days) / c + Math.ceil(lists / days) + 2) * latencyMs) / 1000;
       const d = median(ours);
       const r = theirs.length ? median(theirs) : undefined;
-      rows.push(`| ${c} | ${d.seconds.toFixed(2)} | ${perDay} | ${floor.toFixed(2)} | ${(d.seconds / floor).toFixed(2)} x | ${r ? `${r.seconds.toFixed(2)} (ours: ${(d.seconds / r.seconds).toFixed(2)} x its time)` : 'n/a'} | ${d.peakRssMb} |`);
+      rows.push(`| ${c} | ${d.seconds.toFixed(2)} | ${perDay} | ${floor.toFixed(2)} | ${times(d.seconds, floor)} | ${r ? `${r.seconds.toFixed(2)} (ours: ${(d.seconds / r.seconds).toFixed(2)} x its time)` : 'n/a'} | ${d.peakRssMb} |`);
     }
     const rcloneDefault = rcloneAvailable ? await rclone() : undefined;
     const c = options.concurrencies[0]!;
@@ -105,7 +106,7 @@ export async function benchLatency(options: { latencyMs: number; days: number; s
     for (const row of rows) console.log(row);
     if (rcloneDefault) console.log(`\nrclone at its default (--transfers 4): ${rcloneDefault.seconds.toFixed(2)} s`);
     if (longRange) console.log(`\n${longRange}`);
-    console.log(`\nrun over the ${days} day(s), concurrency ${c}: ${run.seconds.toFixed(2)} s; the sum of its days' floors ${sumOfFloors.toFixed(2)} s (each day's GETs x latency / concurrency, plus its other requests one after another); ${(run.seconds / sumOfFloors).toFixed(2)} x that sum; peak RSS ${run.peakRssMb} MB`);
+    console.log(`\nrun over the ${days} day(s), concurrency ${c}: ${run.seconds.toFixed(2)} s; the sum of its days' floors ${sumOfFloors.toFixed(2)} s (each day's GETs x latency / concurrency, plus its other requests one after another); ${times(run.seconds, sumOfFloors)} that sum; peak RSS ${run.peakRssMb} MB`);
   } finally {
     await proxy.stop();
     await world.stop();
@@ -123,6 +124,9 @@ async function perDaySeconds(workDir: string, dayList: Day[]): Promise<string> {
   }
   return out.join(', ');
 }
+
+/** A ratio to a floor, or '-' where there is none (no latency added). */
+const times = (seconds: number, floor: number) => (floor > 0 ? `${(seconds / floor).toFixed(2)} x` : '-');
 
 /**
  * Each day's latency floor in a run, from the requests the proxy saw: its

@@ -9,7 +9,9 @@
  * counted, interleaved, and the medians are compared: a shared machine's noise
  * moves single runs by a third.
  * Each timed step starts after a `sync`, so none pays for writing back what the
- * step before it wrote.
+ * step before it wrote. With --run, also `run` over every day into a bucket
+ * of its own (its peak RSS with several days in flight); --avro-only skips
+ * the Parquet merges and queries.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
@@ -32,6 +34,8 @@ const { values } = parseArgs({
     'latency-ms': { type: 'string' },
     'range-years': { type: 'string' },
     startup: { type: 'boolean', default: false },
+    run: { type: 'boolean', default: false },
+    'avro-only': { type: 'boolean', default: false },
   },
 });
 if (values.startup) {
@@ -203,32 +207,45 @@ try {
   const checked = await cli('merge', '--crc-check');
   check('merge --crc-check', checked);
   results.push({ stage: 'merge --crc-check (once)', m: checked, ratio: vsCat(checked) });
-  // Parquet: the same day merged to Parquet, its size against the Avro file, and what three queries must read of each
-  await rm(path.join(world.workDir, 'merged'), { recursive: true, force: true });
-  check('merge', await cli('merge'));
-  // day 1's merged Avro file, against which its Parquet files are measured
-  const avroBytes = (await dirBytes(path.join(world.workDir, 'merged', dayFolderName(dayList[0]!)))).bytes;
   const parquet: { compression: string; m: Measure; bytes: number; file: string }[] = [];
-  for (const compression of ['snappy', 'zstd']) {
-    await world.writeConfig({ timeseries_type: 'ALL', date_range: { date_start: from, date_end: to }, concurrency, output: { compression } });
+  let avroBytes = 0;
+  let queries: Awaited<ReturnType<typeof queryCosts>> = [];
+  if (!values['avro-only']) {
+    // Parquet: the same day merged to Parquet, its size against the Avro file, and what three queries must read of each
     await rm(path.join(world.workDir, 'merged'), { recursive: true, force: true });
-    const m = await cli('merge', '--output-format', 'parquet');
-    check('merge --output-format parquet', m);
-    const dir = path.join(world.workDir, 'merged', dayFolderName(dayList[0]!));
-    const file = path.join(world.dir, `bench-${compression}.parquet`);
-    await rename(path.join(dir, (await readdir(dir)).find((f) => f.endsWith('.parquet'))!), file);
-    parquet.push({ compression, m, bytes: (await stat(file)).size, file });
-    results.push({ stage: `merge to Parquet, ${compression} (once)`, m, ratio: `${(m.seconds / median(merges).seconds).toFixed(1)} x the Avro merge's time` });
+    check('merge', await cli('merge'));
+    // day 1's merged Avro file, against which its Parquet files are measured
+    avroBytes = (await dirBytes(path.join(world.workDir, 'merged', dayFolderName(dayList[0]!)))).bytes;
+    for (const compression of ['snappy', 'zstd']) {
+      await world.writeConfig({ timeseries_type: 'ALL', date_range: { date_start: from, date_end: to }, concurrency, output: { compression } });
+      await rm(path.join(world.workDir, 'merged'), { recursive: true, force: true });
+      const m = await cli('merge', '--output-format', 'parquet');
+      check('merge --output-format parquet', m);
+      const dir = path.join(world.workDir, 'merged', dayFolderName(dayList[0]!));
+      const file = path.join(world.dir, `bench-${compression}.parquet`);
+      await rename(path.join(dir, (await readdir(dir)).find((f) => f.endsWith('.parquet'))!), file);
+      parquet.push({ compression, m, bytes: (await stat(file)).size, file });
+      results.push({ stage: `merge to Parquet, ${compression} (once)`, m, ratio: `${(m.seconds / median(merges).seconds).toFixed(1)} x the Avro merge's time` });
+    }
+    await world.writeConfig({ timeseries_type: 'ALL', date_range: { date_start: from, date_end: to }, concurrency });
+    await rm(path.join(world.workDir, 'merged'), { recursive: true, force: true });
+    check('merge', await cli('merge'));
+    queries = await queryCosts(parquet[0]!.file, series[0]!.id, dayList[0]!);
   }
-  await world.writeConfig({ timeseries_type: 'ALL', date_range: { date_start: from, date_end: to }, concurrency });
-  await rm(path.join(world.workDir, 'merged'), { recursive: true, force: true });
-  check('merge', await cli('merge'));
-  const queries = await queryCosts(parquet[0]!.file, series[0]!.id, dayList[0]!);
 
   await world.s3.resume();
   const upload = await cli('upload');
   check('upload', upload);
   results.push({ stage: 'upload (once)', m: upload });
+  if (values.run) {
+    // the whole job over every day, several days in flight, into a bucket of its own
+    const fresh = await world.s3.createBucket('run');
+    await rm(world.workDir, { recursive: true, force: true });
+    await world.writeConfig({ timeseries_type: 'ALL', date_range: { date_start: from, date_end: to }, concurrency, s3_buckets: { cold_tier_bucket_name: world.cold, repartitioned_bucket_name: fresh } });
+    const run = await cli('run');
+    check('run', run);
+    results.push({ stage: `run over the ${days} day(s) (once)`, m: run });
+  }
 
   console.log(`\nsitewise-repartition bench: ${days} day(s), ${seriesCount} series, ${objects} objects, ${records} records, ${mb.toFixed(1)} MB of snappy Avro`);
   console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, S3: ${world.s3.kind} on loopback, concurrency ${concurrency}\n`);
@@ -239,11 +256,13 @@ try {
   }
   console.log(`\nfloors: cat of the ${files.length} downloaded files into one file: ${seconds(cat)} (${(mb / cat.seconds).toFixed(1)} MB/s); ${rcloneLine}`);
   console.log(`medians of interleaved runs (download ${repeat}, cat and merge ${copyRepeat}); each run: download ${runs(download)}, merge ${runs(median(merges))}`);
-  console.log(`\nday 1 in Parquet against its Avro file (${(avroBytes / 2 ** 20).toFixed(1)} MB): ${parquet.map((p) => `${p.compression} ${(p.bytes / 2 ** 20).toFixed(1)} MB (${Math.round((100 * p.bytes) / avroBytes)} %)`).join(', ')}`);
-  console.log('\n| query (day 1) | Avro bytes read | Parquet (snappy) bytes read | share of the Avro bytes | DuckDB on the Parquet file |');
-  console.log('|---|---:|---:|---:|---:|');
-  for (const q of queries) {
-    console.log(`| ${q.name} | ${(avroBytes / 2 ** 20).toFixed(1)} MB | ${(q.bytes / 2 ** 20).toFixed(2)} MB | ${((100 * q.bytes) / avroBytes).toFixed(2)} % | ${q.ms.toFixed(0)} ms |`);
+  if (parquet.length > 0) {
+    console.log(`\nday 1 in Parquet against its Avro file (${(avroBytes / 2 ** 20).toFixed(1)} MB): ${parquet.map((p) => `${p.compression} ${(p.bytes / 2 ** 20).toFixed(1)} MB (${Math.round((100 * p.bytes) / avroBytes)} %)`).join(', ')}`);
+    console.log('\n| query (day 1) | Avro bytes read | Parquet (snappy) bytes read | share of the Avro bytes | DuckDB on the Parquet file |');
+    console.log('|---|---:|---:|---:|---:|');
+    for (const q of queries) {
+      console.log(`| ${q.name} | ${(avroBytes / 2 ** 20).toFixed(1)} MB | ${(q.bytes / 2 ** 20).toFixed(2)} MB | ${((100 * q.bytes) / avroBytes).toFixed(2)} % | ${q.ms.toFixed(0)} ms |`);
+    }
   }
 } finally {
   await world.stop();

@@ -326,7 +326,7 @@ export const DAY_COMMANDS: CommandEntry[] = [
   }),
   defineCommand({
     name: 'run',
-    description: 'download, merge and upload day by day (local disk holds only the days in flight)',
+    description: 'download, merge and upload day by day, 4 days at once (local disk holds only those days: their downloaded objects and merged files)',
     example: 'sitewise-repartition run --from today-2 --to today --quiet',
     needs: ['cold-bucket', 'dest-bucket', 'dates'],
     options: (cmd) =>

@@ -54,7 +54,7 @@ export const KEYS = [
     flat: [],
     default: 64,
     meaning:
-      'S3 requests in flight (downloads and the listings of the days ahead); chosen by measurement at 20-100 ms a request (docs/performance.md): 64 is 3 x faster than 16 at 100 ms. Memory: objects up to 1 MiB are held whole while downloading, so at most concurrency x 1 MiB (64 MiB); larger ones stream to disk',
+      'S3 transfers in flight, shared by every day in flight (downloads, the listings of the days ahead, upload parts); chosen by measurement at 20-100 ms a request (docs/performance.md): 64 is 3 x faster than 16 at 100 ms. Memory: objects up to 1 MiB are held whole while downloading, so at most concurrency x 1 MiB (64 MiB); larger ones stream to disk',
   },
 ] as const satisfies readonly KeyDef[];
 
