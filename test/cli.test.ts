@@ -88,20 +88,24 @@ describe('help, version, mistakes', () => {
     assert.equal(stderr, '');
     assert.equal(code, 0);
   });
-  it('the memory governor collects above its soft limit, never below it, and is a no-op without --expose-gc', async () => {
+  it('the memory governor collects above its soft limit, never below it, backs off where collecting frees little, and is a no-op without --expose-gc', async () => {
     const governor = pathToFileURL(path.resolve(here, '../src/cli/peak-memory.js')).href;
     // counts the collections asked for while the governor looks every 20 ms for 300 ms
     const script = `const { governMemory } = await import(${JSON.stringify(governor)});
       let n = 0; const real = globalThis.gc; if (real) globalThis.gc = () => { n++; real(); };
-      const stop = governMemory(Number(process.argv[1]), 20);
+      const stop = governMemory({ softLimitBytes: Number(process.argv[1]), checkMs: 20, futileBytes: Number(process.argv[2]) });
       await new Promise((r) => setTimeout(r, 300)); stop(); const after = n;
       await new Promise((r) => setTimeout(r, 100)); console.log(after, n);`;
-    const count = async (flags: string[], limit: number) => (await promisify(execFile)(process.execPath, [...flags, '--input-type=module', '-e', script, String(limit)])).stdout.trim();
+    // futile: what a collection must free to count as worth it (-Infinity: every one counts)
+    const count = async (flags: string[], limit: number, futile = -Infinity) => (await promisify(execFile)(process.execPath, [...flags, '--input-type=module', '-e', script, String(limit), String(futile)])).stdout.trim();
     const [above, stopped] = (await count(['--expose-gc'], 1)).split(' ').map(Number);
     assert.ok(above! >= 3, `${above} collections above the limit`);
     assert.equal(stopped, above, 'none after the stop');
     assert.equal(await count(['--expose-gc'], Number.MAX_SAFE_INTEGER), '0 0');
     assert.equal(await count([], 1), '0 0');
+    // collections that free nothing worth it come ever more rarely
+    const [futile] = (await count(['--expose-gc'], 1, Infinity)).split(' ').map(Number);
+    assert.ok(futile! >= 1 && futile! * 2 < above!, `${futile} futile collections against ${above}`);
   });
   it('merge --no-crc-check, the old flag, is still accepted', async () => {
     const r = await run(['merge', '--no-crc-check', '--help']);

@@ -14,6 +14,15 @@ import { recordsOf, startWorld, type World } from './support/harness.js';
 import { DOWNLOAD_DAYS_IN_FLIGHT, LISTS_AHEAD } from '../src/commands/download.js';
 import { DAYS_IN_FLIGHT } from '../src/commands/run.js';
 
+/** Runs the CLI with `latencyMs` added to every request, the proxy's log cleared first; it must succeed. */
+async function cliThrough(world: World, proxy: FaultProxy, latencyMs: number, args: string[]) {
+  proxy.log.length = 0;
+  proxy.latencyMs = latencyMs;
+  const r = await world.cli(args).finally(() => (proxy.latencyMs = 0));
+  assert.equal(r.code, 0, r.stderr);
+  return r;
+}
+
 /** The day a request's path names (startDay=D of a cold-tier or destination key), if any. */
 const dayOf = (path: string) => /startDay(?:=|%3D)(\d+)/.exec(decodeURIComponent(path))?.[1];
 
@@ -50,11 +59,7 @@ describe('listing many days at once', () => {
 
   for (const command of ['download', 'run'] as const)
     it(`${command}: a month, two days with data, is listed one LIST a day, several at once, the days in order`, async () => {
-      proxy.log.length = 0;
-      proxy.latencyMs = 60;
-      const r = await world.cli([command, '--from', '2024-06-01', '--to', '2024-06-30']);
-      proxy.latencyMs = 0;
-      assert.equal(r.code, 0, r.stderr);
+      const r = await cliThrough(world, proxy, 60, [command, '--from', '2024-06-01', '--to', '2024-06-30']);
       // the day listings (not the one-key access check at start)
       const coldLists = (path: string) => path.includes(`/${world.cold}`) && path.includes('list-type=2') && /startDay(=|%3D)/.test(decodeURIComponent(path));
       const listed = proxy.log.filter((x) => coldLists(x.path)).map((x) => /startDay(?:=|%3D)(\d+)/.exec(decodeURIComponent(x.path))?.[1]);
@@ -97,11 +102,7 @@ describe('days at once', () => {
   const coldGets = (day: number) => proxy.log.filter((r) => r.method === 'GET' && r.path.includes(`/${world.cold}/`) && !r.path.includes('list-type=2') && dayOf(r.path) === String(day));
 
   it('download: GETs of different days are in flight at once, and each day\'s lines come together, in order', async () => {
-    proxy.log.length = 0;
-    proxy.latencyMs = 40;
-    const r = await world.cli(['download', '--from', '2024-07-10', '--to', '2024-07-12']);
-    proxy.latencyMs = 0;
-    assert.equal(r.code, 0, r.stderr);
+    const r = await cliThrough(world, proxy, 40, ['download', '--from', '2024-07-10', '--to', '2024-07-12']);
     assert.ok(coldGets(12).length > 0 && coldGets(11).length > 0 && coldGets(10).length > 0);
     assert.ok(overlapped(coldGets(12), coldGets(11)), 'GETs of 2024-07-12 and 2024-07-11 overlap');
     assert.ok(overlapped(coldGets(11), coldGets(10)), 'GETs of 2024-07-11 and 2024-07-10 overlap');
@@ -115,11 +116,7 @@ describe('days at once', () => {
   });
 
   it('run: the next day downloads while the first is merged and uploaded; every record lands once', async () => {
-    proxy.log.length = 0;
-    proxy.latencyMs = 40;
-    const r = await world.cli(['run', '--from', '2024-07-10', '--to', '2024-07-12']);
-    proxy.latencyMs = 0;
-    assert.equal(r.code, 0, r.stderr);
+    await cliThrough(world, proxy, 40, ['run', '--from', '2024-07-10', '--to', '2024-07-12']);
     const uploadsOfSmall = proxy.log.filter((x) => x.method === 'PUT' && x.path.includes(`/${world.dest}/`) && dayOf(x.path) === '12' && /\.avro/.test(x.path));
     assert.ok(uploadsOfSmall.length > 0, 'the small day\'s data file was put');
     assert.ok(overlapped(uploadsOfSmall, coldGets(11)), 'the upload of 2024-07-12 overlaps GETs of 2024-07-11');
