@@ -7,7 +7,7 @@ const common = {
   platform: 'node',
   target: 'node20',
   outdir: 'dist/bin',
-  external: ['snappy', 'avsc', '@aws-sdk/*', '@smithy/*', 'parquet-wasm', 'apache-arrow'],
+  external: ['snappy', 'avsc', '@aws-sdk/*', '@smithy/*', '@duckdb/*'],
   logLevel: 'warning',
 };
 // CommonJS has no import.meta: the bundles get the file's URL from __filename.
@@ -36,7 +36,7 @@ chmodSync('dist/bin/sitewise-repartition.cjs', 0o755);
 await build({
   ...common,
   entryPoints: { 'block-worker': 'src/avro/block-worker.ts', 'read-ahead-worker': 'src/avro/read-ahead-worker.ts' },
-  external: ['snappy', 'avsc', 'parquet-wasm', 'apache-arrow'],
+  external: ['snappy', 'avsc', '@duckdb/*'],
   splitting: true,
   format: 'esm',
   chunkNames: '[name]-[hash]',

@@ -81,9 +81,10 @@ describe('Parquet output', () => {
     // row groups: bounded, compressed as configured, with min/max on seriesId and the time columns
     const [big] = await parquetFiles(DAY1);
     const meta = await rows(`select row_group_id, row_group_num_rows, path_in_schema, stats_min_value, stats_max_value, compression, encodings from parquet_metadata('${big}')`);
-    // integer columns delta-encoded, the series id dictionary-encoded
+    // integer columns delta-encoded or in a dictionary (the writer picks the smaller), never plain alone; the series id dictionary-encoded
     for (const column of ['timeInSeconds', 'offsetInNanos', 'recordVersion', 'integerValue']) {
-      assert.ok(meta.filter((m) => m.path_in_schema === column).every((m) => String(m.encodings).includes('DELTA_BINARY_PACKED')), `${column}: ${meta.find((m) => m.path_in_schema === column)?.encodings as string}`);
+      const encodings = meta.filter((m) => m.path_in_schema === column).map((m) => String(m.encodings));
+      assert.ok(encodings.length > 0 && encodings.every((e) => /DELTA_BINARY_PACKED|DICTIONARY/.test(e)), `${column}: ${encodings.join('; ')}`);
     }
     assert.ok(meta.filter((m) => m.path_in_schema === 'seriesId').every((m) => String(m.encodings).includes('DICTIONARY')), 'seriesId: dictionary');
     const groups = new Set(meta.map((m) => m.row_group_id));
@@ -95,14 +96,16 @@ describe('Parquet output', () => {
     }
     // sorted by series: the row groups' seriesId ranges follow one another, so an engine skips the others
     const ranges = meta.filter((m) => m.path_in_schema === 'seriesId').sort((a, b) => Number(a.row_group_id) - Number(b.row_group_id));
-    // (parquet-rs keeps 64 bytes of a string bound, the last one raised in a max: compared on 63)
+    // (a writer may cut a long string bound, raising its last byte in a max: compared on 63 bytes)
     const bounds = ranges.map((m) => [(m.stats_min_value as string).slice(0, 63), (m.stats_max_value as string).slice(0, 63)]);
     for (let i = 1; i < bounds.length; i++) assert.ok(bounds[i - 1]![1]! <= bounds[i]![0]!, JSON.stringify(bounds));
-    // nullable unions are optional columns, the others required
-    const schema = await rows(`select name, repetition_type from parquet_schema('${big}') where name <> 'duckdb_schema' and name <> 'arrow_schema' and num_children is null`);
+    // every field a column, in the schema's order, each optional (DuckDB's writer marks every column so), typed as the Avro field
+    const schema = await rows(`select name, repetition_type, type from parquet_schema('${big}') where name <> 'duckdb_schema' and num_children is null`);
     assert.deepEqual(
-      Object.fromEntries(schema.map((s) => [s.name, s.repetition_type])),
-      { seriesId: 'REQUIRED', timeInSeconds: 'REQUIRED', offsetInNanos: 'REQUIRED', quality: 'REQUIRED', doubleValue: 'OPTIONAL', stringValue: 'OPTIONAL', integerValue: 'OPTIONAL', booleanValue: 'OPTIONAL', jsonValue: 'OPTIONAL', recordVersion: 'OPTIONAL' },
+      schema.map((s) => `${s.name as string} ${s.repetition_type as string} ${s.type as string}`),
+      ['seriesId', 'timeInSeconds', 'offsetInNanos', 'quality', 'doubleValue', 'stringValue', 'integerValue', 'booleanValue', 'jsonValue', 'recordVersion'].map(
+        (name, i) => `${name} OPTIONAL ${['BYTE_ARRAY', 'INT64', 'INT64', 'BYTE_ARRAY', 'DOUBLE', 'BYTE_ARRAY', 'INT32', 'BOOLEAN', 'BYTE_ARRAY', 'INT64'][i]!}`,
+      ),
     );
   });
 
@@ -184,6 +187,87 @@ describe('Parquet from a schema with nested fields', () => {
         ['series-b', 102, ['t2', 'x'], 'n2'],
       ],
     );
+    await rm(dir, { recursive: true, force: true });
+  });
+});
+
+describe('Parquet writer: every column kind through DuckDB\'s chunks', () => {
+  const type = avro.Type.forSchema({
+    type: 'record',
+    name: 'Kinds',
+    fields: [
+      { name: 'seriesId', type: 'string' },
+      { name: 'timeInSeconds', type: 'long' },
+      { name: 'offsetInNanos', type: 'long' },
+      { name: 'label', type: 'string' },
+      { name: 'blob', type: ['null', 'bytes'], default: null },
+      { name: 'flag', type: ['null', 'boolean'], default: null },
+      { name: 'count', type: ['null', 'int'], default: null },
+      { name: 'ratio', type: ['null', 'float'], default: null },
+      { name: 'tag', type: ['null', 'string'], default: null },
+    ],
+  });
+  // a short series id (its chunks inline) with more rows than two chunks, and a long one (a constant vector) with a few;
+  // labels short and long in one chunk, nulls between values, every value exact in its type
+  const rowsOf = (id: string, n: number) =>
+    Array.from({ length: n }, (_, k) => {
+      const i = n - 1 - k;
+      return {
+        seriesId: id,
+        timeInSeconds: 1_700_000_000 + i,
+        offsetInNanos: (i * 7919) % 1_000_000_000,
+        label: i % 3 === 0 ? `L${i}` : `a label longer than twelve bytes ${i}`,
+        blob: i % 5 === 0 ? null : Buffer.from([i & 255, 7, 0]),
+        flag: i % 4 === 0 ? null : i % 2 === 0,
+        count: i % 6 === 0 ? null : i - 1500,
+        ratio: i % 7 === 0 ? null : i / 8,
+        tag: i % 11 === 0 ? null : 'a tag longer than twelve bytes',
+      };
+    });
+  const ids = ['series-a', 'series-b-whose-id-is-longer-than-twelve-bytes'] as const;
+
+  async function inputsIn(dir: string, spoil?: number) {
+    const inputs = [];
+    for (const [i, [id, n]] of ([[ids[1], 5], [ids[0], 2500], [ids[0], 1800]] as const).entries()) {
+      const file = path.join(dir, `${i}.avro`);
+      // the second export of series-a comes later in the day
+      const records = rowsOf(id, n).map((r) => (i === 2 ? { ...r, timeInSeconds: r.timeInSeconds + 10_000 } : r));
+      const body = await encodeAvro(records, 'snappy', type, 4096);
+      if (i === spoil) body[Math.floor(body.length / 2)]! ^= 0xff;
+      await writeFile(file, body);
+      inputs.push({ file, name: `in-${i}`, size: body.length, seriesId: id });
+    }
+    return inputs;
+  }
+
+  it('reads back exactly what went in: strings inline, constant and one by one, bytes, booleans, ints, floats and nulls', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'kinds-'));
+    const inputs = await inputsIn(dir);
+    const out = path.join(dir, 'out.parquet');
+    const written = await parquetOutput({}).writeDay(inputs, out, { seed: 'kinds' });
+    assert.equal(written.records, 5 + 2500 + 1800);
+    const db = await (await DuckDBInstance.create(':memory:')).connect();
+    const got = (await db.runAndReadAll(`select * exclude (file_row_number) from read_parquet('${out}', file_row_number = true) order by file_row_number`)).getRowObjects();
+    db.closeSync();
+    const want = [
+      ...[...rowsOf(ids[0], 2500), ...rowsOf(ids[0], 1800).map((r) => ({ ...r, timeInSeconds: r.timeInSeconds + 10_000 }))].sort((a, b) => a.timeInSeconds - b.timeInSeconds),
+      ...rowsOf(ids[1], 5).reverse(),
+    ];
+    const plain = (r: Row) => ({ ...r, timeInSeconds: Number(r.timeInSeconds), offsetInNanos: Number(r.offsetInNanos), blob: r.blob === null ? null : Buffer.from((r.blob as { bytes: Uint8Array }).bytes ?? (r.blob as Uint8Array)) });
+    assert.equal(got.length, want.length);
+    for (let i = 0; i < want.length; i++) assert.deepEqual(plain(got[i]!), { ...want[i]!, blob: want[i]!.blob }, `row ${i}`);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a damaged input is named, and the others still read, for the message', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'kinds-bad-'));
+    const inputs = await inputsIn(dir, 1);
+    await assert.rejects(parquetOutput({}).writeDay(inputs, path.join(dir, 'out.parquet'), { seed: 'bad' }), (err: Error & { bad?: { name: string }[] }) => {
+      assert.equal(err.name, 'BadInputsError');
+      assert.deepEqual(err.bad?.map((b) => b.name), ['in-1']);
+      assert.match(err.message, /in-1: /);
+      return true;
+    });
     await rm(dir, { recursive: true, force: true });
   });
 });

@@ -1,13 +1,8 @@
-import { createRequire } from 'node:module';
-import type * as Arrow from 'apache-arrow';
-import type * as ParquetWasm from 'parquet-wasm';
 import { parseWholeHeader } from '../avro/container.js';
 import { RAW_DATUM_SCHEMA } from '../avro/raw-schema.js';
 import type { FormatInfo } from '../output/output-format.js';
-import { columnType } from '../output/parquet-source.js';
+import { footerColumns } from '../output/parquet-output.js';
 import type { ObjectStore } from '../store/object-store.js';
-
-const requireHere = createRequire(import.meta.url);
 
 const HIVE_TYPES: Record<string, string> = { string: 'string', long: 'bigint', int: 'int', double: 'double', float: 'float', boolean: 'boolean', bytes: 'binary' };
 
@@ -56,13 +51,10 @@ export async function destinationSchema(store: ObjectStore, dataPrefix: string, 
   if (!tail || tail.length < 12 || tail.subarray(-4).toString('latin1') !== 'PAR1') throw new Error(`${where} does not end as a Parquet file does`);
   const footer = tail.readUInt32LE(tail.length - 8);
   if (footer + 8 > tail.length) tail = (await tailOf(footer + 8))!;
-  const arrow = requireHere('apache-arrow') as typeof Arrow;
-  const pw = requireHere('parquet-wasm') as typeof ParquetWasm;
   // the footer alone, framed as a file: the schema needs nothing else
-  const schema = pw.readSchema(Buffer.concat([Buffer.from('PAR1'), tail.subarray(tail.length - footer - 8)]));
-  const fields = arrow.tableFromIPC(schema.intoIPCStream()).schema.fields;
+  const columns = await footerColumns(Buffer.concat([Buffer.from('PAR1'), tail.subarray(tail.length - footer - 8)]));
   // the column types this tool writes are Avro's primitives, and so map as the Avro schema's do
-  return { columns: fields.map((f) => ({ name: f.name, type: HIVE_TYPES[columnType(arrow, f.type as Arrow.DataType) ?? 'string']! })), avroSchemaText: '', from: where };
+  return { columns: columns.map((c) => ({ name: c.name, type: HIVE_TYPES[c.type ?? 'string']! })), avroSchemaText: '', from: where };
 }
 
 /** First year the projection covers; SiteWise's cold tier dates from 2021. */

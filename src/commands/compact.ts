@@ -3,7 +3,7 @@
  * run) gets one file holding all of its records, committed with one ledger
  * write that replaces the old files' batches; then the old files are
  * deleted. Avro days are a block copy of the files' blocks; Parquet days are
- * rewritten, the files merged series by series (parquet-source.ts). With
+ * rewritten, read and ordered by DuckDB (parquet-output.ts). With
  * output.dedupe: latest, each key's latest recordVersion across the files
  * is kept.
  *

@@ -2,48 +2,45 @@
  * Parquet output: one file a day, rows ordered by seriesId, then
  * timeInSeconds, then offsetInNanos, in row groups of ROW_GROUP_ROWS, with
  * min/max statistics on every column (so an engine skips the row groups of
- * other series), integer columns delta-encoded (DELTA_BINARY_PACKED) and
- * the others dictionary-encoded where it pays (parquet-rs decides per column
- * chunk). The columns are those of the Avro schema read from the
- * inputs; a nullable union becomes an optional column, and a type Parquet
+ * other series). Pages are Parquet v2: integer columns delta-encoded
+ * (DELTA_BINARY_PACKED), strings dictionary-encoded where it pays. The
+ * columns are those of the Avro schema read from the inputs; a type Parquet
  * has no plain column for (record, array, map, enum, fixed) is kept as its
- * JSON text, so no field is dropped.
+ * JSON text, so no field is dropped. Every column is optional (DuckDB's
+ * writer marks them all so).
  *
  * Each cold-tier object holds one series' export, so the inputs are taken
  * series by series (in seriesId order) and only one series' records are
  * sorted at a time: no sort of the whole day.
  *
- * Writer: parquet-wasm (parquet-rs compiled to WebAssembly) fed Arrow record
- * batches built with apache-arrow; see the commit that chose it for the
- * measurements against hyparquet-writer and DuckDB's Node API.
+ * Writer: DuckDB's (native, through its C API): it scans the decoded
+ * columns through a table function, chunk by chunk, as `COPY ... TO`
+ * writes them; see the commit that chose it for the measurements. A day of
+ * Parquet files (compact) is rewritten by DuckDB alone: read, ordered (and
+ * deduplicated) in SQL, spilling to disk beyond its memory limit.
  */
-import { stat } from 'node:fs/promises';
-import { createWriteStream } from 'node:fs';
-import { Readable } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { pipeline } from 'node:stream/promises';
+import { mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { createRequire } from 'node:module';
-import type * as Arrow from 'apache-arrow';
-import type * as ParquetWasm from 'parquet-wasm';
+import type * as Bindings from '@duckdb/node-bindings';
+import type * as DuckDB from '@duckdb/node-api';
 import { KEY_FIELDS } from '../avro/dedupe-latest.js';
 import type { Dedupe } from '../config/load-config.js';
 import { DayError } from '../shared/errors.js';
-import type { ColumnData } from './avro-columns.js';
-import { isParquet, parquetSource } from './parquet-source.js';
-import { avroSource, freshColumns, rowsOf, type Tally } from './series-source.js';
+import { ColumnData } from './avro-columns.js';
+import { CHUNK_ROWS, ChunkWriter, duckType } from './duckdb-chunk.js';
+import { avroSource, rowsOf, type Column, type Tally } from './series-source.js';
 import { BadInputsError, type DayInput, type DayWritten, type FormatInfo, type OutputFormat, type WriteDayOptions } from './output-format.js';
 
 // required, not imported: the bundled CLI runs in a vm script, which has no dynamic import
 const requireHere = createRequire(import.meta.url);
 
 /**
- * Rows per row group. Memory while writing: one row group of columns as
- * typed arrays, its Arrow IPC copy and parquet-rs's pages (a few MB each at
- * 32 Ki rows of the raw schema), one series' day of decoded columns, and
- * WebAssembly memory, which grows with the largest batch and never shrinks.
- * Measured: a 10 M-record day peaks at 191 MB (64 Ki rows: 240 MB; 128 Ki:
- * 318 MB), under the 200 MB target; files are some 10 % larger than with
- * 128 Ki rows, and one-series queries skip at a finer grain.
+ * Rows per row group. Memory while writing: DuckDB holds the row group
+ * being written (its pages, a few MB at 32 Ki rows of the raw schema) within
+ * DUCKDB_MEMORY, and this side one series' day of decoded columns and its
+ * sorted copy. Smaller groups let one-series queries skip at a finer grain.
  */
 export const ROW_GROUP_ROWS = 32 * 1024;
 
@@ -59,110 +56,285 @@ export const PARQUET: FormatInfo = {
 /** Larger versions first; a missing or null version is the smallest. */
 const byVersionDown = (a: number, b: number) => (b > a ? 1 : b < a ? -1 : 0);
 
+/** DuckDB's memory limit: beyond it a compact's sort spills to disk. The scan of a merge holds one row group and one series' day. */
+const DUCKDB_MEMORY = '64MB';
+
+/** Sorted series decoded ahead of DuckDB's scan (each one series' day of columns in memory). */
+const READY_AHEAD = 2;
+
+const sqlText = (s: string) => `'${s.replaceAll("'", "''")}'`;
+const sqlName = (s: string) => `"${s.replaceAll('"', '""')}"`;
+
 export function parquetOutput(options: { compression?: ParquetCompression; dedupe?: Dedupe } = {}): OutputFormat {
   const compression = options.compression ?? 'snappy';
   const dedupe = options.dedupe === 'latest';
+  /** The COPY options: the same inputs give the same bytes (one thread, the inputs' seed in the footer). */
+  const copyOptions = (seed: string) =>
+    `FORMAT parquet, COMPRESSION ${compression}, ROW_GROUP_SIZE ${ROW_GROUP_ROWS}, PARQUET_VERSION V2, KV_METADATA {inputs: ${sqlText(seed.slice(0, 16))}, written_by: 'sitewise-repartition'}`;
   return {
     ...PARQUET,
     async writeDay(inputs: DayInput[], outFile: string, day: WriteDayOptions): Promise<DayWritten> {
-      // loaded here: the Avro path and the other commands never pay for them
-      const arrow = requireHere('apache-arrow') as typeof Arrow;
-      const pw = requireHere('parquet-wasm') as typeof ParquetWasm;
-      const tally: Tally = { records: 0, bytesIn: 0, bad: [], onInput: day.onInput };
-      // compact gives this format its own files back: a rewrite of Parquet days
-      const { columns, series } = (await isParquet(inputs[0]?.file)) ? await parquetSource(inputs, tally) : await avroSource(inputs, tally);
-      const missing = KEY_FIELDS.filter((k) => !columns.some((c) => c.name === k));
-      if (dedupe && columns.length > 0 && missing.length > 0) throw new DayError(`output.dedupe: latest needs the fields ${KEY_FIELDS.join(', ')}; ${inputs[0]!.name} has no ${missing.join(', ')}`);
-      let dropped = 0;
-
-      /** Arrow data of a filled column (copied into the IPC stream at once, so the column may be reset after). */
-      const columnData = (c: ColumnData) => {
-        const n = c.length;
-        // nullCount -1: Arrow counts the nulls from the bitmap when asked
-        const common = <T extends Arrow.DataType>(type: T) => ({ type, length: n, nullCount: -1, nullBitmap: c.valid.subarray(0, (n + 7) >> 3) });
-        switch (c.type) {
-          case 'long':
-            return arrow.makeData({ ...common(new arrow.Int64()), data: new BigInt64Array(c.words.buffer, 0, n) });
-          case 'int':
-            return arrow.makeData({ ...common(new arrow.Int32()), data: Int32Array.from(c.numbers.subarray(0, n)) });
-          case 'double':
-            return arrow.makeData({ ...common(new arrow.Float64()), data: c.numbers.subarray(0, n) });
-          case 'float':
-            return arrow.makeData({ ...common(new arrow.Float32()), data: Float32Array.from(c.numbers.subarray(0, n)) });
-          case 'boolean': {
-            const bits = new Uint8Array((n + 7) >> 3);
-            for (let i = 0; i < n; i++) if (c.numbers[i]) bits[i >> 3]! |= 1 << (i & 7);
-            return arrow.makeData({ ...common(new arrow.Bool()), data: bits });
-          }
-          default: {
-            const props = { valueOffsets: c.offsets.subarray(0, n + 1), data: c.bytes.subarray(0, c.byteLength) };
-            return c.type === 'bytes' ? arrow.makeData({ ...common(new arrow.Binary()), ...props }) : arrow.makeData({ ...common(new arrow.Utf8()), ...props });
-          }
-        }
-      };
-      const batchOf = (group: Map<string, ColumnData>) => {
-        const children = columns.map((c) => columnData(group.get(c.name)!));
-        const fields = columns.map((c, i) => new arrow.Field(c.name, children[i]!.type, c.nullable));
-        const batch = new arrow.RecordBatch(new arrow.Schema(fields), arrow.makeData({ type: new arrow.Struct(fields), length: rowsOf(group), nullCount: 0, children }));
-        const wasm = pw.Table.fromIPCStream(arrow.tableToIPC(new arrow.Table(batch), 'stream'));
-        const batches = wasm.recordBatches();
-        // freed now, not when a finalizer gets to it: WebAssembly memory grows and never shrinks
-        wasm.free();
-        return batches;
-      };
-
-      /** One series' rows into the row group: sorted by time by a permutation (no record objects), each key's latest only with dedupe. */
-      const sortInto = (rows: Map<string, ColumnData>, group: Map<string, ColumnData>) => {
-        let order = Array.from({ length: rowsOf(rows) }, (_, i) => i);
-        const [time, offset, version] = [rows.get('timeInSeconds'), rows.get('offsetInNanos'), rows.get('recordVersion')];
-        const versionAt = (i: number) => (version?.has(i) ? version.numberAt(i) : -Infinity);
-        if (time && offset) {
-          // stable: between equal versions the first read stays first
-          order.sort((a, b) => time.numberAt(a) - time.numberAt(b) || offset.numberAt(a) - offset.numberAt(b) || (dedupe ? byVersionDown(versionAt(a), versionAt(b)) : 0));
-          if (dedupe) {
-            const all = order.length;
-            order = order.filter((r, k) => k === 0 || time.numberAt(r) !== time.numberAt(order[k - 1]!) || offset.numberAt(r) !== offset.numberAt(order[k - 1]!));
-            dropped += all - order.length;
-          }
-        }
-        for (const [name, c] of rows) group.get(name)!.gather(c, order);
-      };
-
-      /** Series by series, a batch each time a row group's worth has gathered. */
-      async function* batches() {
-        const group = freshColumns(columns);
-        for await (const rows of series) {
-          sortInto(rows, group);
-          if (tally.bad.length > 0 || rowsOf(group) < ROW_GROUP_ROWS) continue;
-          yield* batchOf(group);
-          for (const c of group.values()) c.reset();
-        }
-        if (tally.bad.length === 0 && columns.length > 0 && (rowsOf(group) > 0 || tally.records === 0)) yield* batchOf(group);
-      }
-
-      let builder: ParquetWasm.WriterPropertiesBuilder = new pw.WriterPropertiesBuilder()
-        .setCompression(compression === 'zstd' ? pw.Compression.ZSTD : pw.Compression.SNAPPY)
-        .setMaxRowGroupSize(ROW_GROUP_ROWS)
-        .setCreatedBy(`sitewise-repartition (parquet-rs via parquet-wasm); inputs ${day.seed.slice(0, 16)}`);
-      // integers (times, offsets, versions, counts) delta-encoded, no dictionary: sorted times become a few bits a row,
-      // and random offsets and versions their significant bits; measured on a generated day: 44 % of the Avro bytes, against 77 %
-      for (const c of columns) if (c.type === 'long' || c.type === 'int') builder = builder.setColumnEncoding(c.name, pw.Encoding.DELTA_BINARY_PACKED).setColumnDictionaryEnabled(c.name, false);
-      const props = builder.build();
-      const { bad } = tally;
-      const badInputs = () => new BadInputsError(bad, `${bad.length} input(s) cannot be read: ${bad.map((b) => `${b.name}: ${b.reason}`).join('; ')}`);
+      const duck = await openDuckDb(outFile);
       try {
-        // one batch at a time: a stream's default read-ahead (16 objects) would hold 16 row groups in memory
-        const source = Readable.toWeb(Readable.from(batches(), { objectMode: true, highWaterMark: 1 }), { strategy: { highWaterMark: 1 } });
-        const stream = await pw.transformParquetStream(source as unknown as ReadableStream, props);
-        await pipeline(Readable.fromWeb(stream as unknown as WebReadableStream<Uint8Array>), createWriteStream(outFile));
-      } catch (err) {
-        if (bad.length > 0) throw badInputs();
-        throw err;
+        // compact gives this format its own files back: a rewrite of Parquet days
+        if (await isParquet(inputs[0]?.file)) return await rewriteParquet(duck, inputs, outFile, `${copyOptions(day.seed)}`, dedupe);
+        return await writeAvroInputs(duck, inputs, outFile, day, copyOptions(day.seed), dedupe);
+      } finally {
+        duck.close();
+        await rm(`${outFile}.duckdb-tmp`, { recursive: true, force: true });
       }
-      if (bad.length > 0) throw badInputs();
-      const { size } = await stat(outFile);
-      return { records: tally.records - dropped, bytesIn: tally.bytesIn, bytesOut: size, path: dedupe ? 'parquet+dedupe' : 'parquet', ...(dedupe ? { dropped } : {}) };
     },
     close: () => Promise.resolve(),
   };
+}
+
+interface Duck {
+  d: typeof Bindings;
+  raw: Bindings.Connection;
+  sql: DuckDB.DuckDBConnection;
+  close(): void;
+}
+
+/** An in-memory DuckDB of one thread (the bytes written do not depend on scheduling), its spill folder beside the output. */
+async function openDuckDb(outFile: string): Promise<Duck> {
+  // loaded here: the Avro path and the other commands never pay for them
+  const d = requireHere('@duckdb/node-bindings') as typeof Bindings;
+  const api = requireHere('@duckdb/node-api') as typeof DuckDB;
+  const config = d.create_config();
+  d.set_config(config, 'threads', '1');
+  d.set_config(config, 'memory_limit', DUCKDB_MEMORY);
+  d.set_config(config, 'temp_directory', `${outFile}.duckdb-tmp`);
+  d.set_config(config, 'preserve_insertion_order', 'true');
+  const db = await d.open(':memory:', config);
+  const raw = await d.connect(db);
+  return {
+    d,
+    raw,
+    sql: new api.DuckDBConnection(raw),
+    close() {
+      d.disconnect_sync(raw);
+      d.close_sync(db);
+    },
+  };
+}
+
+/** A merge: Avro inputs decoded into columns series by series, each series sorted, scanned by DuckDB's COPY chunk by chunk. */
+async function writeAvroInputs(duck: Duck, inputs: DayInput[], outFile: string, day: WriteDayOptions, copyOptions: string, dedupe: boolean): Promise<DayWritten> {
+  const { d } = duck;
+  const tally: Tally = { records: 0, bytesIn: 0, bad: [], onInput: day.onInput };
+  const { columns, series } = avroSource(inputs, tally);
+  const { bad } = tally;
+  const badInputs = () => new BadInputsError(bad, `${bad.length} input(s) cannot be read: ${bad.map((b) => `${b.name}: ${b.reason}`).join('; ')}`);
+  const missing = KEY_FIELDS.filter((k) => !columns.some((c) => c.name === k));
+  if (dedupe && columns.length > 0 && missing.length > 0) throw new DayError(`output.dedupe: latest needs the fields ${KEY_FIELDS.join(', ')}; ${inputs[0]!.name} has no ${missing.join(', ')}`);
+  if (columns.length === 0) {
+    for (const _ of series);
+    throw bad.length > 0 ? badInputs() : new DayError(`no columns: ${inputs[0]?.name ?? 'no input'} has a record schema without fields`);
+  }
+  let dropped = 0;
+  const sortedSeries = (function* () {
+    for (const rows of series) {
+      // after a bad input the rest are still read, for the message, but nothing more is written
+      if (rows === undefined || bad.length > 0) yield undefined;
+      else {
+        const sorted = sortedRows(rows, dedupe);
+        dropped += rowsOf(rows) - rowsOf(sorted);
+        yield sorted;
+      }
+    }
+  })();
+  const ahead = new SeriesAhead(sortedSeries);
+
+  const writer = new ChunkWriter(d);
+  let current: Map<string, ColumnData> | undefined;
+  let at = 0;
+  let written = 0;
+  let failure: unknown;
+  const scan = d.create_table_function();
+  d.table_function_set_name(scan, 'day_rows');
+  d.table_function_set_bind(scan, (info) => {
+    for (const c of columns) d.bind_add_result_column(info, c.name, duckType(d, c));
+  });
+  d.table_function_set_init(scan, (info) => d.init_set_max_threads(info, 1));
+  d.table_function_set_function(scan, (info, chunk) => {
+    try {
+      while (current === undefined || at >= rowsOf(current)) {
+        current = ahead.take();
+        at = 0;
+        if (current === undefined) return d.data_chunk_set_size(chunk, 0);
+      }
+      // a chunk never spans two row groups, so each holds exactly ROW_GROUP_ROWS (DuckDB closes one once it has as many)
+      const n = Math.min(CHUNK_ROWS, rowsOf(current) - at, ROW_GROUP_ROWS - (written % ROW_GROUP_ROWS));
+      for (const [i, c] of columns.entries()) writer.write(d.data_chunk_get_vector(chunk, i), current.get(c.name)!, at, n);
+      d.data_chunk_set_size(chunk, n);
+      at += n;
+      written += n;
+    } catch (err) {
+      failure = err;
+      d.function_set_error(info, (err as Error).message);
+    }
+  });
+  d.register_table_function(duck.raw, scan);
+  try {
+    await duck.sql.run(`COPY (SELECT * FROM day_rows()) TO ${sqlText(outFile)} (${copyOptions})`);
+  } catch (err) {
+    throw failure ?? (bad.length > 0 ? badInputs() : err);
+  } finally {
+    ahead.stop();
+  }
+  if (bad.length > 0) throw badInputs();
+  const { size } = await stat(outFile);
+  return { records: tally.records - dropped, bytesIn: tally.bytesIn, bytesOut: size, path: dedupe ? 'parquet+dedupe' : 'parquet', ...(dedupe ? { dropped } : {}) };
+}
+
+/**
+ * One series' rows sorted by time by a permutation (no record objects), each
+ * key's latest only with dedupe.
+ */
+function sortedRows(rows: Map<string, ColumnData>, dedupe: boolean): Map<string, ColumnData> {
+  let order = Array.from({ length: rowsOf(rows) }, (_, i) => i);
+  const [time, offset, version] = [rows.get('timeInSeconds'), rows.get('offsetInNanos'), rows.get('recordVersion')];
+  const versionAt = (i: number) => (version?.has(i) ? version.numberAt(i) : -Infinity);
+  if (time && offset) {
+    // stable: between equal versions the first read stays first
+    order.sort((a, b) => time.numberAt(a) - time.numberAt(b) || offset.numberAt(a) - offset.numberAt(b) || (dedupe ? byVersionDown(versionAt(a), versionAt(b)) : 0));
+    if (dedupe) order = order.filter((r, k) => k === 0 || time.numberAt(r) !== time.numberAt(order[k - 1]!) || offset.numberAt(r) !== offset.numberAt(order[k - 1]!));
+  }
+  const sorted = new Map<string, ColumnData>();
+  for (const [name, c] of rows) {
+    const into = new ColumnData(c.type, order.length);
+    into.gather(c, order);
+    sorted.set(name, into);
+  }
+  return sorted;
+}
+
+/**
+ * Sorted series decoded ahead, an input at a time, while DuckDB encodes
+ * what it was given (its scan runs on its own thread and asks for the next
+ * chunk through the event loop): the two cores work at once. At most
+ * READY_AHEAD series wait; what is not ready when asked for is decoded then.
+ */
+class SeriesAhead {
+  private readonly ready: Map<string, ColumnData>[] = [];
+  private done = false;
+  private scheduled = false;
+  private failure: Error | undefined;
+
+  constructor(private readonly steps: Iterator<Map<string, ColumnData> | undefined>) {}
+
+  /** The next series, or undefined after the last. */
+  take(): Map<string, ColumnData> | undefined {
+    while (this.ready.length === 0 && !this.done) this.step();
+    if (this.failure !== undefined) throw this.failure;
+    this.schedule();
+    return this.ready.shift();
+  }
+
+  stop(): void {
+    this.done = true;
+  }
+
+  private step(): void {
+    try {
+      const next = this.steps.next();
+      if (next.done) this.done = true;
+      else if (next.value) this.ready.push(next.value);
+    } catch (err) {
+      this.failure = err instanceof Error ? err : new Error(String(err));
+      this.done = true;
+    }
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.done || this.ready.length >= READY_AHEAD) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      if (this.done || this.ready.length >= READY_AHEAD) return;
+      this.step();
+      this.schedule();
+    });
+  }
+}
+
+const MAGIC = Buffer.from('PAR1');
+
+/** Whether `file` starts as a Parquet file does. */
+async function isParquet(file: string | undefined): Promise<boolean> {
+  if (file === undefined) return false;
+  const handle = await open(file, 'r').catch(() => undefined);
+  if (!handle) return false;
+  try {
+    const head = Buffer.alloc(4);
+    await handle.read(head, 0, 4, 0);
+    return head.equals(MAGIC);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The column types this tool writes, by DuckDB's names; a file with another is not one of ours. */
+export const PARQUET_TYPES: Record<string, Column['type']> = { VARCHAR: 'string', BLOB: 'bytes', BOOLEAN: 'boolean', FLOAT: 'float', DOUBLE: 'double', BIGINT: 'long', INTEGER: 'int' };
+
+/** The columns of a Parquet file as DuckDB reads them. */
+export async function parquetColumns(sql: DuckDB.DuckDBConnection, file: string): Promise<{ name: string; type: string }[]> {
+  const rows = (await sql.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet(${sqlText(file)})`)).getRowObjects();
+  return rows.map((r) => ({ name: String(r.column_name), type: String(r.column_type) }));
+}
+
+/**
+ * A compact of Parquet days: the day's files read, ordered by the key (and
+ * with dedupe each key's latest version kept), in SQL. Ties keep the files'
+ * order and their rows' order, so the same files give the same bytes.
+ */
+async function rewriteParquet(duck: Duck, inputs: DayInput[], outFile: string, copyOptions: string, dedupe: boolean): Promise<DayWritten> {
+  let columns: { name: string; type: string }[] | undefined;
+  const bad: { name: string; reason: string }[] = [];
+  for (const input of inputs) {
+    const these = await parquetColumns(duck.sql, input.file).catch((err: Error) => {
+      bad.push({ name: input.name, reason: err.message.split('\n')[0]! });
+      return undefined;
+    });
+    if (!these) continue;
+    const odd = these.find((c) => !PARQUET_TYPES[c.type]);
+    if (odd) throw new DayError(`${input.name}: column ${odd.name} has type ${odd.type}, which this tool does not write; not compacted`);
+    columns ??= these;
+    const want = columns.map((c) => `${c.name}:${c.type}`).join(', ');
+    if (these.map((c) => `${c.name}:${c.type}`).join(', ') !== want) throw new DayError(`${input.name}: its columns differ from the day's other files' (${want}); not compacted`);
+  }
+  if (bad.length > 0) throw new BadInputsError(bad, `${bad.length} input(s) cannot be read: ${bad.map((b) => `${b.name}: ${b.reason}`).join('; ')}`);
+  if (!columns?.some((c) => c.name === 'seriesId' && c.type === 'VARCHAR')) throw new DayError(`${inputs[0]?.name ?? 'the day'}: no seriesId string column; not compacted`);
+  const has = (name: string) => columns.some((c) => c.name === name);
+  const missing = KEY_FIELDS.filter((k) => !has(k));
+  if (dedupe && missing.length > 0) throw new DayError(`output.dedupe: latest needs the fields ${KEY_FIELDS.join(', ')}; ${inputs[0]!.name} has no ${missing.join(', ')}`);
+  const files = `[${inputs.map((i) => sqlText(i.file)).join(', ')}]`;
+  const key = KEY_FIELDS.filter(has).map(sqlName).join(', ');
+  const tie = `list_position(${files}, filename), file_row_number`;
+  const latestFirst = has('recordVersion') ? `${sqlName('recordVersion')} DESC NULLS LAST, ` : '';
+  const source = `read_parquet(${files}, filename = true, file_row_number = true)`;
+  const keep = dedupe ? ` QUALIFY row_number() OVER (PARTITION BY ${key} ORDER BY ${latestFirst}${tie}) = 1` : '';
+  const order = dedupe ? `${key}, ${latestFirst}${tie}` : `${key}, ${tie}`;
+  const select = `SELECT ${columns.map((c) => sqlName(c.name)).join(', ')} FROM ${source}${keep} ORDER BY ${order}`;
+  const read = (await duck.sql.runAndReadAll(`SELECT count(*) AS n FROM ${source}`)).getRowObjects()[0]!;
+  const result = (await duck.sql.runAndReadAll(`COPY (${select}) TO ${sqlText(outFile)} (${copyOptions})`)).getRowObjects()[0]!;
+  const [records, total] = [Number(Object.values(result)[0]), Number(read.n)];
+  let bytesIn = 0;
+  for (const input of inputs) bytesIn += (await stat(input.file)).size;
+  const { size } = await stat(outFile);
+  return { records, bytesIn, bytesOut: size, path: dedupe ? 'parquet+dedupe' : 'parquet', ...(dedupe ? { dropped: total - records } : {}) };
+}
+
+/** The columns of a Parquet file's footer (framed as a file: PAR1, footer, its length, PAR1), with this tool's type for each it writes. */
+export async function footerColumns(framed: Buffer): Promise<{ name: string; type: Column['type'] | undefined }[]> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'swr-footer-'));
+  const file = path.join(dir, 'footer.parquet');
+  const duck = await openDuckDb(file);
+  try {
+    await writeFile(file, framed);
+    return (await parquetColumns(duck.sql, file)).map((c) => ({ name: c.name, type: PARQUET_TYPES[c.type] }));
+  } finally {
+    duck.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 }

@@ -1,9 +1,9 @@
 /**
  * What the Parquet writer reads a day from: its columns, and one series'
- * rows at a time in seriesId order. Avro inputs (a merge) are read here;
- * Parquet files (a compact) in parquet-source.ts.
+ * rows at a time in seriesId order, from a day's Avro inputs (a Parquet
+ * day's own files are rewritten by DuckDB alone: parquet-output.ts).
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type avro from 'avsc';
 import { AvroFormatError } from '../avro/avro-format-error.js';
@@ -22,6 +22,15 @@ type Field = { name: string; type: unknown };
 
 const PRIMITIVE_TYPES: readonly string[] = ['boolean', 'int', 'long', 'float', 'double', 'bytes', 'string'];
 
+/** The header of an input, or undefined when it has none that can be read (the input is then reported bad when it is decoded). */
+function headerOf(input: DayInput) {
+  try {
+    return parseWholeHeader(readFileSync(input.file), input.name).header;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The Parquet columns of an Avro record schema. */
 export function columnsOf(schema: { fields?: Field[] }): Column[] {
   return (schema.fields ?? []).map((f) => {
@@ -36,8 +45,8 @@ export function columnsOf(schema: { fields?: Field[] }): Column[] {
 }
 
 /** Every record of one Avro input, decoded in its own schema and read as `reader` (the day's column schema). */
-async function decodeInput(avsc: typeof avro, input: DayInput, reader: avro.Type | undefined): Promise<{ records: Record<string, unknown>[]; bytes: number }> {
-  const buf = await readFile(input.file);
+function decodeInput(avsc: typeof avro, input: DayInput, reader: avro.Type | undefined): { records: Record<string, unknown>[]; bytes: number } {
+  const buf = readFileSync(input.file);
   const { header, length } = parseWholeHeader(buf, input.name);
   if (!(SUPPORTED_CODECS as readonly string[]).includes(header.codec)) throw new AvroFormatError(input.name, `codec '${header.codec}' is not one of ${SUPPORTED_CODECS.join(', ')}`);
   let schema: { fields?: Field[] };
@@ -86,17 +95,23 @@ export interface Tally {
   onInput?: (records: number, bytesIn: number) => void;
 }
 
-/** A day's inputs as columns and one series' rows at a time (each map filled, unsorted, then reused), in seriesId order. */
+/**
+ * A day's inputs as columns and one series' rows at a time (each map filled,
+ * unsorted, then reused), in seriesId order, with `undefined` after each
+ * input but a series' last: a point where the reader may stop for other
+ * work. Read synchronously: the Parquet writer asks for rows from inside
+ * DuckDB's scan, which cannot wait.
+ */
 export interface SeriesSource {
   columns: Column[];
-  series: AsyncIterable<Map<string, ColumnData>>;
+  series: Iterable<Map<string, ColumnData> | undefined>;
 }
 
 export const freshColumns = (columns: Column[]) => new Map(columns.map((c) => [c.name, new ColumnData(c.type)]));
 export const rowsOf = (group: Map<string, ColumnData>): number => group.values().next().value?.length ?? 0;
 
 /** Avro inputs, series by series: a flat schema decoded straight into columns, another by avsc (nested types as JSON text). */
-export async function avroSource(inputs: DayInput[], tally: Tally): Promise<SeriesSource> {
+export function avroSource(inputs: DayInput[], tally: Tally): SeriesSource {
   const avsc = requireHere('avsc') as typeof avro;
   // series by series, in seriesId order; an input of unknown series sorts by its name
   const bySeries = new Map<string, DayInput[]>();
@@ -109,7 +124,7 @@ export async function avroSource(inputs: DayInput[], tally: Tally): Promise<Seri
     tally.bad.push({ name: err.file, reason: err.detail });
   };
   // the day's columns are the first input's schema
-  const first = inputs[0] && (await readFile(inputs[0].file).then((b) => parseWholeHeader(b, inputs[0]!.name).header).catch(() => undefined));
+  const first = inputs[0] && headerOf(inputs[0]);
   const firstSchema = first && (JSON.parse(first.schemaText) as { fields?: Field[] });
   const flat = firstSchema && flatFields(firstSchema);
   const columns = firstSchema ? columnsOf(firstSchema) : [];
@@ -120,8 +135,8 @@ export async function avroSource(inputs: DayInput[], tally: Tally): Promise<Seri
     tally.onInput?.(records, bytes);
   };
 
-  const addFlat = async (input: DayInput, into: Map<string, ColumnData>) => {
-    const buf = await readFile(input.file);
+  const addFlat = (input: DayInput, into: Map<string, ColumnData>) => {
+    const buf = readFileSync(input.file);
     const { header, length } = parseWholeHeader(buf, input.name);
     const fields = flatFields(JSON.parse(header.schemaText) as { fields?: Field[] });
     if (!fields) throw new AvroFormatError(input.name, "its schema is not the day's flat record schema");
@@ -138,8 +153,8 @@ export async function avroSource(inputs: DayInput[], tally: Tally): Promise<Seri
     });
     counted(count, buf.length);
   };
-  const addDecoded = async (input: DayInput, into: Map<string, ColumnData>) => {
-    const got = await decodeInput(avsc, input, reader);
+  const addDecoded = (input: DayInput, into: Map<string, ColumnData>) => {
+    const got = decodeInput(avsc, input, reader);
     for (const c of columns) {
       const column = into.get(c.name)!;
       for (const r of got.records) column.appendValue(c.json ? (r[c.name] === null ? null : JSON.stringify(r[c.name])) : r[c.name]);
@@ -147,11 +162,19 @@ export async function avroSource(inputs: DayInput[], tally: Tally): Promise<Seri
     counted(got.records.length, got.bytes);
   };
 
-  async function* series() {
+  function* series() {
     const rows = freshColumns(columns);
     for (const id of [...bySeries.keys()].sort()) {
       for (const c of rows.values()) c.reset();
-      for (const input of bySeries.get(id)!) await (flat ? addFlat : addDecoded)(input, rows).catch(badInput);
+      const these = bySeries.get(id)!;
+      for (const [i, input] of these.entries()) {
+        try {
+          (flat ? addFlat : addDecoded)(input, rows);
+        } catch (err) {
+          badInput(err);
+        }
+        if (i < these.length - 1) yield undefined;
+      }
       yield rows;
     }
   }
