@@ -35,7 +35,7 @@ chmodSync('dist/bin/sitewise-repartition.cjs', 0o755);
 // The worker threads, as ES modules sharing one chunk.
 await build({
   ...common,
-  entryPoints: { 'block-worker': 'src/avro/block-worker.ts', 'read-ahead-worker': 'src/avro/read-ahead-worker.ts' },
+  entryPoints: { 'block-worker': 'src/avro/block-worker.ts', 'read-ahead-worker': 'src/avro/read-ahead-worker.ts', 'decode-worker': 'src/output/decode-worker.ts' },
   external: ['snappy', 'avsc', '@duckdb/*'],
   splitting: true,
   format: 'esm',

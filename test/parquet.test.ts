@@ -15,6 +15,7 @@ import { athenaDdl } from '../src/commands/athena-ddl.js';
 import { loadConfig } from '../src/config/load-config.js';
 import avro from 'avsc';
 import { PARQUET, parquetOutput, ROW_GROUP_ROWS } from '../src/output/parquet-output.js';
+import { DECODER_THREAD_MIN_BYTES } from '../src/output/series-supply.js';
 import { encodeAvro, generateDay, makeSeries, recordKey, type ColdObject } from './support/generate-cold-tier.js';
 import { recordSet, recordsOf, startWorld, type World } from './support/harness.js';
 import { datum } from './support/parquet-read.js';
@@ -36,8 +37,10 @@ describe('Parquet output', () => {
     world = await startWorld(series);
     scratch = await mkdtemp(path.join(os.tmpdir(), 'parquet-'));
     db = await (await DuckDBInstance.create(':memory:')).connect();
-    // day 1 is large enough for several row groups; day 2 is small
-    objects = [...(await generateDay(series, DAY1, { recordsPerFile: 1000 })), ...(await generateDay(series, DAY2, { exports: [0, 1], recordsPerFile: 30 }))];
+    // day 1 is large enough for several row groups and for the decoder thread; day 2 is small (decoded on the main thread)
+    const day1 = await generateDay(series, DAY1, { recordsPerFile: 2000 });
+    assert.ok(day1.reduce((n, o) => n + o.body.length, 0) >= DECODER_THREAD_MIN_BYTES, 'day 1 is decoded on the decoder thread');
+    objects = [...day1, ...(await generateDay(series, DAY2, { exports: [0, 1], recordsPerFile: 30 }))];
     await world.put(objects);
   });
   after(async () => {
@@ -240,12 +243,17 @@ describe('Parquet writer: every column kind through DuckDB\'s chunks', () => {
     return inputs;
   }
 
-  it('reads back exactly what went in: strings inline, constant and one by one, bytes, booleans, ints, floats and nulls', async () => {
+  it('reads back exactly what went in: strings inline, constant and one by one, bytes, booleans, ints, floats and nulls; the same bytes from the decoder thread', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'kinds-'));
     const inputs = await inputsIn(dir);
     const out = path.join(dir, 'out.parquet');
     const written = await parquetOutput({}).writeDay(inputs, out, { seed: 'kinds' });
     assert.equal(written.records, 5 + 2500 + 1800);
+    // inputs said to be large go through the decoder thread: the same file
+    const threaded = path.join(dir, 'threaded.parquet');
+    const big = inputs.map((i) => ({ ...i, size: DECODER_THREAD_MIN_BYTES }));
+    assert.deepEqual(await parquetOutput({}).writeDay(big, threaded, { seed: 'kinds' }), written);
+    assert.ok((await readFile(threaded)).equals(await readFile(out)), 'the decoder thread writes the same bytes');
     const db = await (await DuckDBInstance.create(':memory:')).connect();
     const got = (await db.runAndReadAll(`select * exclude (file_row_number) from read_parquet('${out}', file_row_number = true) order by file_row_number`)).getRowObjects();
     db.closeSync();
@@ -261,13 +269,15 @@ describe('Parquet writer: every column kind through DuckDB\'s chunks', () => {
 
   it('a damaged input is named, and the others still read, for the message', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'kinds-bad-'));
-    const inputs = await inputsIn(dir, 1);
-    await assert.rejects(parquetOutput({}).writeDay(inputs, path.join(dir, 'out.parquet'), { seed: 'bad' }), (err: Error & { bad?: { name: string }[] }) => {
-      assert.equal(err.name, 'BadInputsError');
-      assert.deepEqual(err.bad?.map((b) => b.name), ['in-1']);
-      assert.match(err.message, /in-1: /);
-      return true;
-    });
+    for (const size of [1, DECODER_THREAD_MIN_BYTES]) {
+      const inputs = (await inputsIn(dir, 1)).map((i) => ({ ...i, size }));
+      await assert.rejects(parquetOutput({}).writeDay(inputs, path.join(dir, 'out.parquet'), { seed: 'bad' }), (err: Error & { bad?: { name: string }[] }) => {
+        assert.equal(err.name, 'BadInputsError');
+        assert.deepEqual(err.bad?.map((b) => b.name), ['in-1']);
+        assert.match(err.message, /in-1: /);
+        return true;
+      });
+    }
     await rm(dir, { recursive: true, force: true });
   });
 });

@@ -17,6 +17,9 @@ import { SendRate } from '../src/shared/send-rate.js';
 import { arrayOf, checkShape, count, object, optional, string } from '../src/shared/json-shape.js';
 import { checksumOf, createChecksum } from '../src/shared/checksums.js';
 import { ContentChecker, etagIsMd5, fullObjectChecksum, type IntegrityHeaders } from '../src/s3/content-check.js';
+import { AvroFormatError } from '../src/avro/avro-format-error.js';
+import { compressSnappyBlock, decompressBlock, decompressBlockInto, type Scratch } from '../src/avro/codec.js';
+import { prng } from './support/generate-cold-tier.js';
 
 const A = '7020c8e2-e6db-40fa-9845-ed0dddd4c77d';
 const P = '95e63da7-d34e-43e1-bc6f-1b490154b07a';
@@ -322,5 +325,48 @@ describe('config loader', () => {
     await writeFile(path.join(dir, 'bad.yml'), 's3_buckets:\n  cold_tier_bucket_name: [unclosed\n');
     await assert.rejects(loadConfig({ config: path.join(dir, 'bad.yml') }, [], {}), /bad\.yml line \d+: not valid YAML/);
     await rm(dir, { recursive: true, force: true });
+  });
+});
+
+describe('snappy blocks decoded into a reused buffer', () => {
+  const block = (raw: Buffer) => compressSnappyBlock(raw);
+  const rand = prng(11);
+  const patterns: [string, Buffer][] = [
+    ['empty', Buffer.alloc(0)],
+    ['one byte', Buffer.from([7])],
+    ['zeros', Buffer.alloc(100_000)],
+    ['random', Buffer.from(Array.from({ length: 70_000 }, () => Math.floor(rand() * 256)))],
+    ['a short run repeated (overlapping copies)', Buffer.from('abcab'.repeat(20_000))],
+    ['text with long literals and far copies', Buffer.from(Array.from({ length: 3000 }, (_, i) => `series-${i % 97} value ${Math.floor(rand() * 1e6)};`).join(''))],
+  ];
+
+  it('gives the bytes the native decoder gives, for every pattern, the buffer reused and grown', () => {
+    const scratch: Scratch = { buffer: Buffer.alloc(16) };
+    for (const [what, raw] of [...patterns, ...[...patterns].reverse()]) {
+      const got = decompressBlockInto('snappy', block(raw), 'f.avro', 0, scratch);
+      assert.ok(got.equals(raw), what);
+      assert.ok(got.equals(decompressBlock('snappy', block(raw), 'f.avro', 0)), `${what}: as decompressBlock`);
+    }
+  });
+
+  it('a damaged block is an error naming the file and block, never wrong bytes', () => {
+    const raw = patterns[5]![1];
+    const good = block(raw);
+    const scratch: Scratch = { buffer: Buffer.alloc(0) };
+    let caught = 0;
+    for (let i = 0; i < 300; i++) {
+      const bad = Buffer.from(good);
+      const at = Math.floor(rand() * (bad.length - 4));
+      bad[at]! ^= 1 + Math.floor(rand() * 255);
+      const cut = i % 3 === 0 ? bad.subarray(0, Math.floor(rand() * bad.length)) : bad;
+      try {
+        const got = decompressBlockInto('snappy', cut, 'f.avro', 3, scratch);
+        assert.ok(got.equals(raw), 'a damage the decoder did not see must still give the bytes');
+      } catch (err) {
+        assert.ok(err instanceof AvroFormatError && /^f\.avro: block 3 is corrupt: /.test(err.message), (err as Error).message);
+        caught++;
+      }
+    }
+    assert.ok(caught > 290, `${caught} of 300 damaged blocks refused`);
   });
 });

@@ -30,7 +30,8 @@ import type { Dedupe } from '../config/load-config.js';
 import { DayError } from '../shared/errors.js';
 import { ColumnData } from './avro-columns.js';
 import { CHUNK_ROWS, ChunkWriter, duckType } from './duckdb-chunk.js';
-import { avroSource, rowsOf, type Column, type Tally } from './series-source.js';
+import { rowsOf, type Column } from './series-source.js';
+import { seriesSupply } from './series-supply.js';
 import { BadInputsError, type DayInput, type DayWritten, type FormatInfo, type OutputFormat, type WriteDayOptions } from './output-format.js';
 
 // required, not imported: the bundled CLI runs in a vm script, which has no dynamic import
@@ -59,8 +60,6 @@ const byVersionDown = (a: number, b: number) => (b > a ? 1 : b < a ? -1 : 0);
 /** DuckDB's memory limit: beyond it a compact's sort spills to disk. The scan of a merge holds one row group and one series' day. */
 const DUCKDB_MEMORY = '64MB';
 
-/** Sorted series decoded ahead of DuckDB's scan (each one series' day of columns in memory). */
-const READY_AHEAD = 2;
 
 const sqlText = (s: string) => `'${s.replaceAll("'", "''")}'`;
 const sqlName = (s: string) => `"${s.replaceAll('"', '""')}"`;
@@ -121,77 +120,70 @@ async function openDuckDb(outFile: string): Promise<Duck> {
 /** A merge: Avro inputs decoded into columns series by series, each series sorted, scanned by DuckDB's COPY chunk by chunk. */
 async function writeAvroInputs(duck: Duck, inputs: DayInput[], outFile: string, day: WriteDayOptions, copyOptions: string, dedupe: boolean): Promise<DayWritten> {
   const { d } = duck;
-  const tally: Tally = { records: 0, bytesIn: 0, bad: [], onInput: day.onInput };
-  const { columns, series } = avroSource(inputs, tally);
+  const supply = seriesSupply(inputs, day.onInput);
+  const { columns, tally } = supply;
   const { bad } = tally;
   const badInputs = () => new BadInputsError(bad, `${bad.length} input(s) cannot be read: ${bad.map((b) => `${b.name}: ${b.reason}`).join('; ')}`);
-  const missing = KEY_FIELDS.filter((k) => !columns.some((c) => c.name === k));
-  if (dedupe && columns.length > 0 && missing.length > 0) throw new DayError(`output.dedupe: latest needs the fields ${KEY_FIELDS.join(', ')}; ${inputs[0]!.name} has no ${missing.join(', ')}`);
-  if (columns.length === 0) {
-    for (const _ of series);
-    throw bad.length > 0 ? badInputs() : new DayError(`no columns: ${inputs[0]?.name ?? 'no input'} has a record schema without fields`);
-  }
   let dropped = 0;
-  const sortedSeries = (function* () {
-    for (const rows of series) {
-      // after a bad input the rest are still read, for the message, but nothing more is written
-      if (rows === undefined || bad.length > 0) yield undefined;
-      else {
-        const sorted = sortedRows(rows, dedupe);
-        dropped += rowsOf(rows) - rowsOf(sorted);
-        yield sorted;
-      }
-    }
-  })();
-  const ahead = new SeriesAhead(sortedSeries);
-
-  const writer = new ChunkWriter(d);
-  let current: Map<string, ColumnData> | undefined;
-  let at = 0;
-  let written = 0;
   let failure: unknown;
-  const scan = d.create_table_function();
-  d.table_function_set_name(scan, 'day_rows');
-  d.table_function_set_bind(scan, (info) => {
-    for (const c of columns) d.bind_add_result_column(info, c.name, duckType(d, c));
-  });
-  d.table_function_set_init(scan, (info) => d.init_set_max_threads(info, 1));
-  d.table_function_set_function(scan, (info, chunk) => {
-    try {
-      while (current === undefined || at >= rowsOf(current)) {
-        current = ahead.take();
-        at = 0;
-        if (current === undefined) return d.data_chunk_set_size(chunk, 0);
-      }
-      // a chunk never spans two row groups, so each holds exactly ROW_GROUP_ROWS (DuckDB closes one once it has as many)
-      const n = Math.min(CHUNK_ROWS, rowsOf(current) - at, ROW_GROUP_ROWS - (written % ROW_GROUP_ROWS));
-      for (const [i, c] of columns.entries()) writer.write(d.data_chunk_get_vector(chunk, i), current.get(c.name)!, at, n);
-      d.data_chunk_set_size(chunk, n);
-      at += n;
-      written += n;
-    } catch (err) {
-      failure = err;
-      d.function_set_error(info, (err as Error).message);
-    }
-  });
-  d.register_table_function(duck.raw, scan);
   try {
+    const missing = KEY_FIELDS.filter((k) => !columns.some((c) => c.name === k));
+    if (dedupe && columns.length > 0 && missing.length > 0) throw new DayError(`output.dedupe: latest needs the fields ${KEY_FIELDS.join(', ')}; ${inputs[0]!.name} has no ${missing.join(', ')}`);
+    if (columns.length === 0) {
+      while (supply.take());
+      throw bad.length > 0 ? badInputs() : new DayError(`no columns: ${inputs[0]?.name ?? 'no input'} has a record schema without fields`);
+    }
+    const writer = new ChunkWriter(d);
+    // one series at a time is scanned: its sorted copy is made in the same columns each time
+    const sorted = new Map(columns.map((c) => [c.name, new ColumnData(c.type)]));
+    let current: Map<string, ColumnData> | undefined;
+    let at = 0;
+    let written = 0;
+    const scan = d.create_table_function();
+    d.table_function_set_name(scan, 'day_rows');
+    d.table_function_set_bind(scan, (info) => {
+      for (const c of columns) d.bind_add_result_column(info, c.name, duckType(d, c));
+    });
+    d.table_function_set_init(scan, (info) => d.init_set_max_threads(info, 1));
+    d.table_function_set_function(scan, (info, chunk) => {
+      try {
+        while (current === undefined || at >= rowsOf(current)) {
+          const rows = supply.take();
+          if (rows === undefined) return d.data_chunk_set_size(chunk, 0);
+          current = sortedRows(rows, dedupe, sorted);
+          dropped += rowsOf(rows) - rowsOf(current);
+          supply.giveBack(rows);
+          at = 0;
+        }
+        // a chunk never spans two row groups, so each holds exactly ROW_GROUP_ROWS (DuckDB closes one once it has as many)
+        const n = Math.min(CHUNK_ROWS, rowsOf(current) - at, ROW_GROUP_ROWS - (written % ROW_GROUP_ROWS));
+        for (const [i, c] of columns.entries()) writer.write(d.data_chunk_get_vector(chunk, i), current.get(c.name)!, at, n);
+        d.data_chunk_set_size(chunk, n);
+        at += n;
+        written += n;
+      } catch (err) {
+        failure = err;
+        d.function_set_error(info, (err as Error).message);
+      }
+    });
+    d.register_table_function(duck.raw, scan);
     await duck.sql.run(`COPY (SELECT * FROM day_rows()) TO ${sqlText(outFile)} (${copyOptions})`);
   } catch (err) {
     throw failure ?? (bad.length > 0 ? badInputs() : err);
   } finally {
-    ahead.stop();
+    await supply.stop();
   }
+  // the inputs after a bad one are still read, for the message; the file is then not used
   if (bad.length > 0) throw badInputs();
   const { size } = await stat(outFile);
   return { records: tally.records - dropped, bytesIn: tally.bytesIn, bytesOut: size, path: dedupe ? 'parquet+dedupe' : 'parquet', ...(dedupe ? { dropped } : {}) };
 }
 
 /**
- * One series' rows sorted by time by a permutation (no record objects), each
- * key's latest only with dedupe.
+ * One series' rows into `into` (emptied first), sorted by time by a
+ * permutation (no record objects), each key's latest only with dedupe.
  */
-function sortedRows(rows: Map<string, ColumnData>, dedupe: boolean): Map<string, ColumnData> {
+function sortedRows(rows: Map<string, ColumnData>, dedupe: boolean, into: Map<string, ColumnData>): Map<string, ColumnData> {
   let order = Array.from({ length: rowsOf(rows) }, (_, i) => i);
   const [time, offset, version] = [rows.get('timeInSeconds'), rows.get('offsetInNanos'), rows.get('recordVersion')];
   const versionAt = (i: number) => (version?.has(i) ? version.numberAt(i) : -Infinity);
@@ -200,62 +192,12 @@ function sortedRows(rows: Map<string, ColumnData>, dedupe: boolean): Map<string,
     order.sort((a, b) => time.numberAt(a) - time.numberAt(b) || offset.numberAt(a) - offset.numberAt(b) || (dedupe ? byVersionDown(versionAt(a), versionAt(b)) : 0));
     if (dedupe) order = order.filter((r, k) => k === 0 || time.numberAt(r) !== time.numberAt(order[k - 1]!) || offset.numberAt(r) !== offset.numberAt(order[k - 1]!));
   }
-  const sorted = new Map<string, ColumnData>();
   for (const [name, c] of rows) {
-    const into = new ColumnData(c.type, order.length);
-    into.gather(c, order);
-    sorted.set(name, into);
+    const column = into.get(name)!;
+    column.reset();
+    column.gather(c, order);
   }
-  return sorted;
-}
-
-/**
- * Sorted series decoded ahead, an input at a time, while DuckDB encodes
- * what it was given (its scan runs on its own thread and asks for the next
- * chunk through the event loop): the two cores work at once. At most
- * READY_AHEAD series wait; what is not ready when asked for is decoded then.
- */
-class SeriesAhead {
-  private readonly ready: Map<string, ColumnData>[] = [];
-  private done = false;
-  private scheduled = false;
-  private failure: Error | undefined;
-
-  constructor(private readonly steps: Iterator<Map<string, ColumnData> | undefined>) {}
-
-  /** The next series, or undefined after the last. */
-  take(): Map<string, ColumnData> | undefined {
-    while (this.ready.length === 0 && !this.done) this.step();
-    if (this.failure !== undefined) throw this.failure;
-    this.schedule();
-    return this.ready.shift();
-  }
-
-  stop(): void {
-    this.done = true;
-  }
-
-  private step(): void {
-    try {
-      const next = this.steps.next();
-      if (next.done) this.done = true;
-      else if (next.value) this.ready.push(next.value);
-    } catch (err) {
-      this.failure = err instanceof Error ? err : new Error(String(err));
-      this.done = true;
-    }
-  }
-
-  private schedule(): void {
-    if (this.scheduled || this.done || this.ready.length >= READY_AHEAD) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      if (this.done || this.ready.length >= READY_AHEAD) return;
-      this.step();
-      this.schedule();
-    });
-  }
+  return into;
 }
 
 const MAGIC = Buffer.from('PAR1');

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type avro from 'avsc';
 import { AvroFormatError } from '../avro/avro-format-error.js';
-import { decompressBlock, SUPPORTED_CODECS } from '../avro/codec.js';
+import { decompressBlock, decompressBlockInto, SUPPORTED_CODECS, type Scratch } from '../avro/codec.js';
 import { BlockFramer, parseWholeHeader } from '../avro/container.js';
 import { flatFields, type Primitive } from '../avro/flat-schema.js';
 import { ColumnData, decodeBlock } from './avro-columns.js';
@@ -96,8 +96,8 @@ export interface Tally {
 }
 
 /**
- * A day's inputs as columns and one series' rows at a time (each map filled,
- * unsorted, then reused), in seriesId order, with `undefined` after each
+ * A day's inputs as columns and one series' rows at a time (unsorted), in
+ * seriesId order, with `undefined` after each
  * input but a series' last: a point where the reader may stop for other
  * work. Read synchronously: the Parquet writer asks for rows from inside
  * DuckDB's scan, which cannot wait.
@@ -111,7 +111,12 @@ export const freshColumns = (columns: Column[]) => new Map(columns.map((c) => [c
 export const rowsOf = (group: Map<string, ColumnData>): number => group.values().next().value?.length ?? 0;
 
 /** Avro inputs, series by series: a flat schema decoded straight into columns, another by avsc (nested types as JSON text). */
-export function avroSource(inputs: DayInput[], tally: Tally): SeriesSource {
+/** Columns handed back once read, filled again for a later series (no new buffers once they are large enough). */
+export interface ColumnsPool {
+  pop(): Map<string, ColumnData> | undefined;
+}
+
+export function avroSource(inputs: DayInput[], tally: Tally, pool: ColumnsPool = []): SeriesSource {
   const avsc = requireHere('avsc') as typeof avro;
   // series by series, in seriesId order; an input of unknown series sorts by its name
   const bySeries = new Map<string, DayInput[]>();
@@ -135,6 +140,8 @@ export function avroSource(inputs: DayInput[], tally: Tally): SeriesSource {
     tally.onInput?.(records, bytes);
   };
 
+  // one buffer for every block's decompressed bytes: decodeBlock copies out what it keeps
+  const scratch: Scratch = { buffer: Buffer.alloc(0) };
   const addFlat = (input: DayInput, into: Map<string, ColumnData>) => {
     const buf = readFileSync(input.file);
     const { header, length } = parseWholeHeader(buf, input.name);
@@ -143,7 +150,7 @@ export function avroSource(inputs: DayInput[], tally: Tally): SeriesSource {
     let index = 0;
     let count = 0;
     new BlockFramer().forEachBlock(buf, length, header, input.name, (n, start, end) => {
-      const raw = decompressBlock(header.codec, buf.subarray(start, end), input.name, index++);
+      const raw = decompressBlockInto(header.codec, buf.subarray(start, end), input.name, index++, scratch);
       try {
         if (decodeBlock(raw, n, fields, into) !== raw.length) throw new RangeError('bytes after its records');
       } catch (err) {
@@ -163,8 +170,9 @@ export function avroSource(inputs: DayInput[], tally: Tally): SeriesSource {
   };
 
   function* series() {
-    const rows = freshColumns(columns);
     for (const id of [...bySeries.keys()].sort()) {
+      // the reader may keep (or hand to another thread) the columns it was given: these are new or handed back
+      const rows = pool.pop() ?? freshColumns(columns);
       for (const c of rows.values()) c.reset();
       const these = bySeries.get(id)!;
       for (const [i, input] of these.entries()) {
