@@ -1,31 +1,17 @@
 /**
- * Worker side of the Parquet writer's decoder thread (decoder-thread.ts):
+ * Worker side of the Parquet writer's decoder thread (series-supply.ts):
  * decodes a day's Avro inputs series by series (series-source.ts) and posts
  * each series' columns to the main thread, their arrays transferred, not
- * copied, and given back (the same way) once read, to be filled again. At
- * most `ahead` series wait unread: past that it sleeps on the
- * shared counters until the main thread takes one. Messages out (on
+ * copied; the main thread gives them back the same way once read, to be
+ * filled again. At most `ahead` series wait unread: past that it sleeps on
+ * the shared counters until the main thread takes one. Messages out (on
  * `workerData.port`): `{ series, records, bytes }` per series, then
  * `{ end: { records, bytesIn, bad } }`, or `{ error: { name, message } }`.
  */
-import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import { receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { ColumnData, transferable, type ColumnParts } from './avro-columns.js';
-import type { DayInput } from './output-format.js';
 import { avroSource, type ColumnsPool, type Tally } from './series-source.js';
-import { ALIVE, POSTED, TAKEN } from './series-supply.js';
-
-export interface DecodeJob {
-  inputs: DayInput[];
-  port: MessagePort;
-  /** [posted, taken, alive]: series posted and taken so far, and a count the worker raises as it works. */
-  counters: Int32Array;
-  ahead: number;
-}
-
-export type DecodedMessage =
-  | { series: ColumnParts[]; records: number; bytes: number }
-  | { end: Pick<Tally, 'records' | 'bytesIn' | 'bad'> }
-  | { error: { name: string; message: string } };
+import { ALIVE, POSTED, TAKEN, type DecodedMessage, type DecodeJob } from './series-supply.js';
 
 const { inputs, port, counters, ahead } = workerData as DecodeJob;
 

@@ -10,17 +10,31 @@
  * At most READY_AHEAD decoded series wait: each is a series' day of columns.
  */
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
-import { ColumnData, transferable } from './avro-columns.js';
-import type { DecodedMessage, DecodeJob } from './decode-worker.js';
+import { ColumnData, transferable, type ColumnParts } from './avro-columns.js';
 import type { DayInput } from './output-format.js';
 import { avroSource, type Column, type Tally } from './series-source.js';
 
+/** Inputs from this size on are decoded on a thread (its start-up, some 50 ms, is then a small part). */
 export const DECODER_THREAD_MIN_BYTES = 8 * 1024 * 1024;
 /** The shared counters' slots: series posted and taken, and a count the decoder thread raises as it works. */
 export const [POSTED, TAKEN, ALIVE] = [0, 1, 2];
 const READY_AHEAD = 2;
 /** The main thread waits for the decoder thread this long without a sign of work before it calls the thread stopped. */
 const STALLED_MS = 60_000;
+
+/** What the decoder thread (decode-worker.ts) is given, and what it posts. */
+export interface DecodeJob {
+  inputs: DayInput[];
+  port: MessagePort;
+  /** [posted, taken, alive]: series posted and taken so far, and a count the worker raises as it works. */
+  counters: Int32Array;
+  ahead: number;
+}
+
+export type DecodedMessage =
+  | { series: ColumnParts[]; records: number; bytes: number }
+  | { end: Pick<Tally, 'records' | 'bytesIn' | 'bad'> }
+  | { error: { name: string; message: string } };
 
 export interface SeriesSupply {
   /** The day's columns (the first input's schema). */
