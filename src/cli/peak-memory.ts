@@ -41,10 +41,10 @@ export interface GovernorOptions {
  * days took 59-68 s where it took 29-46 s (each collection stops the
  * process), `run` 10-20 % longer; below the limit (days up to a few hundred
  * MB) nothing changes. An incremental collection instead was no faster and
- * left `run` at 202-210 MB. Where collecting frees little (a Parquet merge's
- * memory is WebAssembly's, which no collection returns), it backs off:
- * without that, a 135 MB day's Parquet merge took 15.6 s instead of 12.6 s
- * for the same peak. Works where the bin started Node with --expose-gc; a
+ * left `run` at 202-210 MB. Where collecting frees little (memory outside
+ * the JavaScript heap: a native library's, another thread's), it backs off:
+ * without that, a 135 MB day's Parquet merge (then written in WebAssembly)
+ * took 15.6 s instead of 12.6 s for the same peak. Works where the bin started Node with --expose-gc; a
  * no-op elsewhere. Returns the stop.
  */
 export function governMemory(options: GovernorOptions = {}): () => void {

@@ -60,7 +60,6 @@ const byVersionDown = (a: number, b: number) => (b > a ? 1 : b < a ? -1 : 0);
 /** DuckDB's memory limit: beyond it a compact's sort spills to disk. The scan of a merge holds one row group and one series' day. */
 const DUCKDB_MEMORY = '64MB';
 
-
 const sqlText = (s: string) => `'${s.replaceAll("'", "''")}'`;
 const sqlName = (s: string) => `"${s.replaceAll('"', '""')}"`;
 
@@ -76,7 +75,7 @@ export function parquetOutput(options: { compression?: ParquetCompression; dedup
       const duck = await openDuckDb(outFile);
       try {
         // compact gives this format its own files back: a rewrite of Parquet days
-        if (await isParquet(inputs[0]?.file)) return await rewriteParquet(duck, inputs, outFile, `${copyOptions(day.seed)}`, dedupe);
+        if (await isParquet(inputs[0]?.file)) return await rewriteParquet(duck, inputs, outFile, copyOptions(day.seed), dedupe);
         return await writeAvroInputs(duck, inputs, outFile, day, copyOptions(day.seed), dedupe);
       } finally {
         duck.close();
