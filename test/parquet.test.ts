@@ -267,6 +267,28 @@ describe('Parquet writer: every column kind through DuckDB\'s chunks', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  it('a compact of Parquet files gives the same bytes whether it orders the day at once or a series at a time', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'kinds-compact-'));
+    const inputs = await inputsIn(dir);
+    // two files of the day, as two runs would leave them: every series in each, the second export of series-a later
+    const files = [];
+    for (const [i, part] of [[inputs[0]!, inputs[1]!], [inputs[2]!, inputs[0]!]].entries()) {
+      const file = path.join(dir, `run-${i}.parquet`);
+      await parquetOutput({}).writeDay(part, file, { seed: `run-${i}` });
+      files.push({ file, name: `run-${i}.parquet`, size: 0 });
+    }
+    for (const dedupe of ['none', 'latest'] as const) {
+      const [whole, bySeries] = [path.join(dir, `whole-${dedupe}.parquet`), path.join(dir, `series-${dedupe}.parquet`)];
+      const a = await parquetOutput({ dedupe }).writeDay(files, whole, { seed: 'compact' });
+      const b = await parquetOutput({ dedupe, compactBatchRows: 1 }).writeDay(files, bySeries, { seed: 'compact' });
+      assert.deepEqual(b, a);
+      // series-b's five rows are in both files: kept twice, or once with dedupe
+      assert.equal(a.records, dedupe === 'none' ? 2 * 5 + 2500 + 1800 : 5 + 2500 + 1800);
+      assert.ok((await readFile(bySeries)).equals(await readFile(whole)), `${dedupe}: the same bytes`);
+    }
+    await rm(dir, { recursive: true, force: true });
+  });
+
   it('a damaged input is named, and the others still read, for the message', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'kinds-bad-'));
     for (const size of [1, DECODER_THREAD_MIN_BYTES]) {

@@ -19,7 +19,7 @@
  * Parquet files (compact) is rewritten by DuckDB alone: read, ordered (and
  * deduplicated) in SQL, spilling to disk beyond its memory limit.
  */
-import { mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -60,10 +60,13 @@ const byVersionDown = (a: number, b: number) => (b > a ? 1 : b < a ? -1 : 0);
 /** DuckDB's memory limit: beyond it a compact's sort spills to disk. The scan of a merge holds one row group and one series' day. */
 const DUCKDB_MEMORY = '64MB';
 
+/** Rows a compact of Parquet files orders (and deduplicates) at once: whole series up to this many, or one series. */
+const COMPACT_BATCH_ROWS = 1_000_000;
+
 const sqlText = (s: string) => `'${s.replaceAll("'", "''")}'`;
 const sqlName = (s: string) => `"${s.replaceAll('"', '""')}"`;
 
-export function parquetOutput(options: { compression?: ParquetCompression; dedupe?: Dedupe } = {}): OutputFormat {
+export function parquetOutput(options: { compression?: ParquetCompression; dedupe?: Dedupe; compactBatchRows?: number } = {}): OutputFormat {
   const compression = options.compression ?? 'snappy';
   const dedupe = options.dedupe === 'latest';
   /** The COPY options: the same inputs give the same bytes (one thread, the inputs' seed in the footer). */
@@ -75,7 +78,7 @@ export function parquetOutput(options: { compression?: ParquetCompression; dedup
       const duck = await openDuckDb(outFile);
       try {
         // compact gives this format its own files back: a rewrite of Parquet days
-        if (await isParquet(inputs[0]?.file)) return await rewriteParquet(duck, inputs, outFile, copyOptions(day.seed), dedupe);
+        if (await isParquet(inputs[0]?.file)) return await rewriteParquet(duck, inputs, outFile, copyOptions(day.seed), dedupe, options.compactBatchRows ?? COMPACT_BATCH_ROWS);
         return await writeAvroInputs(duck, inputs, outFile, day, copyOptions(day.seed), dedupe);
       } finally {
         duck.close();
@@ -229,7 +232,7 @@ export async function parquetColumns(sql: DuckDB.DuckDBConnection, file: string)
  * with dedupe each key's latest version kept), in SQL. Ties keep the files'
  * order and their rows' order, so the same files give the same bytes.
  */
-async function rewriteParquet(duck: Duck, inputs: DayInput[], outFile: string, copyOptions: string, dedupe: boolean): Promise<DayWritten> {
+async function rewriteParquet(duck: Duck, inputs: DayInput[], outFile: string, copyOptions: string, dedupe: boolean, batchRows: number): Promise<DayWritten> {
   let columns: { name: string; type: string }[] | undefined;
   const bad: { name: string; reason: string }[] = [];
   for (const input of inputs) {
@@ -254,11 +257,36 @@ async function rewriteParquet(duck: Duck, inputs: DayInput[], outFile: string, c
   const tie = `list_position(${files}, filename), file_row_number`;
   const latestFirst = has('recordVersion') ? `${sqlName('recordVersion')} DESC NULLS LAST, ` : '';
   const source = `read_parquet(${files}, filename = true, file_row_number = true)`;
-  const keep = dedupe ? ` QUALIFY row_number() OVER (PARTITION BY ${key} ORDER BY ${latestFirst}${tie}) = 1` : '';
+  // each key's first row in (version down, files' order): the one whose time and offset differ from the row before it
+  // in its series; a window per series, not per key (a day's keys are millions of partitions, beyond the memory limit)
+  const [series, time, offset] = KEY_FIELDS.map(sqlName);
+  const before = `OVER (PARTITION BY ${series} ORDER BY ${time}, ${offset}, ${latestFirst}${tie})`;
+  const keep = dedupe ? ` QUALIFY lag(${time}) ${before} IS DISTINCT FROM ${time} OR lag(${offset}) ${before} IS DISTINCT FROM ${offset}` : '';
   const order = dedupe ? `${key}, ${latestFirst}${tie}` : `${key}, ${tie}`;
-  const select = `SELECT ${columns.map((c) => sqlName(c.name)).join(', ')} FROM ${source}${keep} ORDER BY ${order}`;
+  const select = (where: string) => `SELECT ${columns.map((c) => sqlName(c.name)).join(', ')} FROM ${source}${where}${keep} ORDER BY ${order}`;
   const read = (await duck.sql.runAndReadAll(`SELECT count(*) AS n FROM ${source}`)).getRowObjects()[0]!;
-  const result = (await duck.sql.runAndReadAll(`COPY (${select}) TO ${sqlText(outFile)} (${copyOptions})`)).getRowObjects()[0]!;
+  // whole series a batch at a time, each into a part file, then the parts into one file in their order: what DuckDB
+  // sorts and windows at once stays within its memory limit at any day size (a window over a whole day does not)
+  const counts = (await duck.sql.runAndReadAll(`SELECT ${series} AS id, count(*) AS n FROM ${source} GROUP BY ${series} ORDER BY ${series} NULLS LAST`)).getRowObjects();
+  const batches: string[] = [];
+  let [rows, first, last] = [Infinity, '', ''];
+  const close = () => rows !== Infinity && batches.push(` WHERE ${series} BETWEEN ${sqlText(first)} AND ${sqlText(last)}`);
+  for (const c of counts) {
+    if (c.id === null) continue;
+    if (rows + Number(c.n) > batchRows) {
+      close();
+      [rows, first] = [0, String(c.id)];
+    }
+    [rows, last] = [rows + Number(c.n), String(c.id)];
+  }
+  close();
+  if (counts.some((c) => c.id === null)) batches.push(` WHERE ${series} IS NULL`);
+  await mkdir(`${outFile}.duckdb-tmp`, { recursive: true });
+  const parts = batches.map((_, i) => path.join(`${outFile}.duckdb-tmp`, `part-${i}.parquet`));
+  const whole = parts.length > 0 ? `SELECT * FROM read_parquet([${parts.map(sqlText).join(', ')}])` : select('');
+  // one request for every statement: they run on one thread, whose allocations the next statement reuses
+  const statements = [...batches.map((where, i) => `COPY (${select(where)}) TO ${sqlText(parts[i]!)} (${copyOptions})`), `COPY (${whole}) TO ${sqlText(outFile)} (${copyOptions})`];
+  const result = (await duck.sql.runAndReadAll(statements.join(';\n'))).getRowObjects()[0]!;
   const [records, total] = [Number(Object.values(result)[0]), Number(read.n)];
   let bytesIn = 0;
   for (const input of inputs) bytesIn += (await stat(input.file)).size;
