@@ -17,7 +17,7 @@
  * columns through a table function, chunk by chunk, as `COPY ... TO`
  * writes them; see the commit that chose it for the measurements. A day of
  * Parquet files (compact) is rewritten by DuckDB alone: read, ordered (and
- * deduplicated) in SQL, spilling to disk beyond its memory limit.
+ * deduplicated) in SQL, a batch of whole series at a time.
  */
 import { mkdir, mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
