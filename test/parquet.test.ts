@@ -254,18 +254,40 @@ describe('Parquet writer: every column kind through DuckDB\'s chunks', () => {
     const big = inputs.map((i) => ({ ...i, size: DECODER_THREAD_MIN_BYTES }));
     assert.deepEqual(await parquetOutput({}).writeDay(big, threaded, { seed: 'kinds' }), written);
     assert.ok((await readFile(threaded)).equals(await readFile(out)), 'the decoder thread writes the same bytes');
-    const db = await (await DuckDBInstance.create(':memory:')).connect();
-    const got = (await db.runAndReadAll(`select * exclude (file_row_number) from read_parquet('${out}', file_row_number = true) order by file_row_number`)).getRowObjects();
-    db.closeSync();
     const want = [
       ...[...rowsOf(ids[0], 2500), ...rowsOf(ids[0], 1800).map((r) => ({ ...r, timeInSeconds: r.timeInSeconds + 10_000 }))].sort((a, b) => a.timeInSeconds - b.timeInSeconds),
       ...rowsOf(ids[1], 5).reverse(),
     ];
+    await assertReadsBack(out, want);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a row group that begins inside a series, at a row that is not a multiple of 8, keeps every value and null in its row', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'kinds-cut-'));
+    // 3 rows of series-a, then series-b across the first row group's end: its rows from the cut on start at row 32,765 of the series
+    const [a, b] = [rowsOf(ids[0], 3), rowsOf(ids[1], ROW_GROUP_ROWS + 100)];
+    const inputs = [];
+    for (const [i, records] of [a, b].entries()) {
+      const file = path.join(dir, `${i}.avro`);
+      const body = await encodeAvro(records, 'snappy', type, 4096);
+      await writeFile(file, body);
+      inputs.push({ file, name: `in-${i}`, size: body.length, seriesId: records[0]!.seriesId });
+    }
+    const out = path.join(dir, 'out.parquet');
+    await parquetOutput({}).writeDay(inputs, out, { seed: 'cut' });
+    await assertReadsBack(out, [...a.reverse(), ...b.reverse()]);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** The file's rows, read by DuckDB in file order, equal `want`'s. */
+  async function assertReadsBack(out: string, want: ReturnType<typeof rowsOf>) {
+    const db = await (await DuckDBInstance.create(':memory:')).connect();
+    const got = (await db.runAndReadAll(`select * exclude (file_row_number) from read_parquet('${out}', file_row_number = true) order by file_row_number`)).getRowObjects();
+    db.closeSync();
     const plain = (r: Row) => ({ ...r, timeInSeconds: Number(r.timeInSeconds), offsetInNanos: Number(r.offsetInNanos), blob: r.blob === null ? null : Buffer.from((r.blob as { bytes: Uint8Array }).bytes ?? (r.blob as Uint8Array)) });
     assert.equal(got.length, want.length);
     for (let i = 0; i < want.length; i++) assert.deepEqual(plain(got[i]!), { ...want[i]!, blob: want[i]!.blob }, `row ${i}`);
-    await rm(dir, { recursive: true, force: true });
-  });
+  }
 
   it('a compact of Parquet files gives the same bytes whether it orders the day at once or a series at a time', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'kinds-compact-'));

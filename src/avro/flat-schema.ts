@@ -38,6 +38,37 @@ export class BlockCursor {
 
   long(): number {
     const raw = this.raw;
+    let p = this.pos;
+    // the checks once when ten bytes (the longest varint) remain; the first 28 bits in integer arithmetic
+    if (p + 10 > raw.length) return this.longNearEnd();
+    let b = raw[p++]!;
+    let n = b & 0x7f;
+    if (b >= 0x80) {
+      b = raw[p++]!;
+      n |= (b & 0x7f) << 7;
+      if (b >= 0x80) {
+        b = raw[p++]!;
+        n |= (b & 0x7f) << 14;
+        if (b >= 0x80) {
+          b = raw[p++]!;
+          n |= (b & 0x7f) << 21;
+          let scale = 2 ** 28;
+          while (b >= 0x80) {
+            if (scale > 2 ** 63) throw new RangeError('a varint longer than 10 bytes');
+            b = raw[p++]!;
+            n += (b & 0x7f) * scale;
+            scale *= 128;
+          }
+        }
+      }
+    }
+    this.pos = p;
+    return n % 2 === 0 ? n / 2 : -(n + 1) / 2;
+  }
+
+  /** long() near the end of the block, each byte checked. */
+  private longNearEnd(): number {
+    const raw = this.raw;
     let n = 0;
     let scale = 1;
     for (;;) {

@@ -7,7 +7,7 @@
  * Parquet path's decoder; avsc decodes the schemas it cannot (nested types),
  * whose records are then appended here value by value (appendValue).
  */
-import type { FlatField, Primitive } from '../avro/flat-schema.js';
+import { BlockCursor, type FlatField, type Primitive } from '../avro/flat-schema.js';
 
 /** One column, growable: numbers (int64 as two 32-bit words), or codes of distinct values; a validity bit per row. */
 export class ColumnData {
@@ -169,54 +169,6 @@ function copyInto<A extends Float64Array | Int32Array | Uint8Array>(to: A, from:
 /** How a field's non-null values are stored, as small integers for the decoder's switch. */
 const KIND: Record<Exclude<Primitive, 'null'>, number> = { boolean: 0, int: 1, long: 2, float: 3, double: 4, string: 5, bytes: 5 };
 
-/** Where the decoder is in its block: set by readLong. */
-let pos = 0;
-
-/** A zig-zag varint long at `pos` of `raw`, moving `pos` past it. */
-function readLong(raw: Uint8Array, end: number): number {
-  let p = pos;
-  // the checks once when ten bytes (the longest varint) remain; the first 28 bits in integer arithmetic
-  if (p + 10 > end) return readLongAtEnd(raw, end);
-  let b = raw[p++]!;
-  let n = b & 0x7f;
-  if (b >= 0x80) {
-    b = raw[p++]!;
-    n |= (b & 0x7f) << 7;
-    if (b >= 0x80) {
-      b = raw[p++]!;
-      n |= (b & 0x7f) << 14;
-      if (b >= 0x80) {
-        b = raw[p++]!;
-        n |= (b & 0x7f) << 21;
-        let scale = 2 ** 28;
-        while (b >= 0x80) {
-          if (scale > 2 ** 63) throw new RangeError('a varint longer than 10 bytes');
-          b = raw[p++]!;
-          n += (b & 0x7f) * scale;
-          scale *= 128;
-        }
-      }
-    }
-  }
-  pos = p;
-  return n % 2 === 0 ? n / 2 : -(n + 1) / 2;
-}
-
-/** readLong near the end of a block, checking each byte. */
-function readLongAtEnd(raw: Uint8Array, end: number): number {
-  let n = 0;
-  let scale = 1;
-  for (;;) {
-    if (pos >= end) throw new RangeError('a record runs past the end of its block');
-    if (scale > 2 ** 63) throw new RangeError('a varint longer than 10 bytes');
-    const b = raw[pos++]!;
-    n += (b & 0x7f) * scale;
-    if (b < 0x80) break;
-    scale *= 128;
-  }
-  return n % 2 === 0 ? n / 2 : -(n + 1) / 2;
-}
-
 /** Reads one block's records into `columns` (by field name; `fields` is the file's writer schema). Returns where the records end. */
 export function decodeBlock(raw: Uint8Array, count: number, fields: FlatField[], columns: Map<string, ColumnData>): number {
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
@@ -224,9 +176,8 @@ export function decodeBlock(raw: Uint8Array, count: number, fields: FlatField[],
   const nf = fields.length;
   const targets: ColumnData[] = [];
   const kinds = new Int8Array(nf);
-  // per field: the branch index that is null (-1 when none), and whether a branch index precedes each value
+  // per field: the branch index that is null (-1 when none), and how many branches (a branch index precedes each value of more than one)
   const nullBranch = new Int8Array(nf);
-  const union = new Uint8Array(nf);
   const branches = new Int8Array(nf);
   for (const [f, field] of fields.entries()) {
     const column = columns.get(field.name);
@@ -235,20 +186,19 @@ export function decodeBlock(raw: Uint8Array, count: number, fields: FlatField[],
     const type = field.branches.find((b) => b !== 'null') ?? 'null';
     kinds[f] = type === 'null' ? -1 : KIND[type];
     nullBranch[f] = field.branches.indexOf('null');
-    union[f] = field.branches.length > 1 ? 1 : 0;
     branches[f] = field.branches.length;
   }
   // the day's columns this file has no field for are null in its rows
   const absent = [...columns.values()].filter((c) => !targets.includes(c));
   for (const c of columns.values()) c.ensure(count);
-  pos = 0;
+  const cur = new BlockCursor(raw);
   for (let r = 0; r < count; r++) {
     for (const column of absent) column.length++;
     for (let f = 0; f < nf; f++) {
       const column = targets[f]!;
       const at = column.length++;
-      if (union[f] === 1) {
-        const branch = readLong(raw, end);
+      if (branches[f]! > 1) {
+        const branch = cur.long();
         if (branch < 0 || branch >= branches[f]!) throw new RangeError(`field ${fields[f]!.name}: a union branch index out of range`);
         if (branch === nullBranch[f]) continue;
       }
@@ -256,34 +206,34 @@ export function decodeBlock(raw: Uint8Array, count: number, fields: FlatField[],
         case -1:
           continue;
         case 0:
-          if (pos >= end) throw new RangeError('a record runs past the end of its block');
-          column.numbers[at] = raw[pos++]!;
+          if (cur.pos >= end) throw new RangeError('a record runs past the end of its block');
+          column.numbers[at] = raw[cur.pos++]!;
           break;
         case 1:
-          column.numbers[at] = readLong(raw, end);
+          column.numbers[at] = cur.long();
           break;
         case 2:
-          column.setLong(at, readLong(raw, end));
+          column.setLong(at, cur.long());
           break;
         case 3:
-          if (pos + 4 > end) throw new RangeError('a record runs past the end of its block');
-          column.numbers[at] = view.getFloat32(pos, true);
-          pos += 4;
+          if (cur.pos + 4 > end) throw new RangeError('a record runs past the end of its block');
+          column.numbers[at] = view.getFloat32(cur.pos, true);
+          cur.pos += 4;
           break;
         case 4:
-          if (pos + 8 > end) throw new RangeError('a record runs past the end of its block');
-          column.numbers[at] = view.getFloat64(pos, true);
-          pos += 8;
+          if (cur.pos + 8 > end) throw new RangeError('a record runs past the end of its block');
+          column.numbers[at] = view.getFloat64(cur.pos, true);
+          cur.pos += 8;
           break;
         default: {
-          const len = readLong(raw, end);
-          if (len < 0 || pos + len > end) throw new RangeError(`field ${fields[f]!.name}: a string runs past the end of its block`);
-          column.codes[at] = column.code(raw, view, pos, pos + len);
-          pos += len;
+          const len = cur.long();
+          if (len < 0 || cur.pos + len > end) throw new RangeError(`field ${fields[f]!.name}: a string runs past the end of its block`);
+          column.codes[at] = column.code(raw, view, cur.pos, cur.pos + len);
+          cur.pos += len;
         }
       }
       column.valid[at >> 3]! |= 1 << (at & 7);
     }
   }
-  return pos;
+  return cur.pos;
 }

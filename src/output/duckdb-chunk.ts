@@ -30,24 +30,25 @@ export class ChunkWriter {
   private readonly ints = new Int32Array(CHUNK_ROWS);
   private readonly floats = new Float32Array(CHUNK_ROWS);
   private readonly bools = new Uint8Array(CHUNK_ROWS);
+  private readonly validity = new Uint8Array(CHUNK_ROWS / 8);
   private readonly strings = new Uint8Array(CHUNK_ROWS * STRING_T);
   private readonly stringView = new DataView(this.strings.buffer);
 
   constructor(private readonly d: typeof Bindings) {}
 
-  /** Copies rows [at, at + n) of `column` (at a multiple of 8) into `vector`. */
+  /** Copies rows [at, at + n) of `column` into `vector`. */
   write(vector: Bindings.Vector, column: ColumnData, at: number, n: number): void {
     const d = this.d;
-    const first = at >> 3;
-    const end = (at + n + 7) >> 3;
+    const bits = this.validityOf(column.valid, at, n);
+    const bytes = (n + 7) >> 3;
     let allValid = true;
-    for (let b = first; b < end - 1; b++) if (column.valid[b] !== 0xff) allValid = false;
-    // the last byte's bits past n are other rows', which DuckDB does not read
-    const tailBits = (1 << (n - (end - 1 - first) * 8)) - 1;
-    if ((column.valid[end - 1]! & tailBits) !== tailBits) allValid = false;
+    for (let b = 0; b < bytes - 1; b++) if (bits[b] !== 0xff) allValid = false;
+    // the last byte's bits past n are not rows of this chunk
+    const tailBits = (1 << (n - (bytes - 1) * 8)) - 1;
+    if ((bits[bytes - 1]! & tailBits) !== tailBits) allValid = false;
     if (!allValid) {
       d.vector_ensure_validity_writable(vector);
-      d.copy_data_to_vector_validity(vector, 0, column.valid.buffer as ArrayBuffer, column.valid.byteOffset + first, end - first);
+      d.copy_data_to_vector_validity(vector, 0, bits.buffer as ArrayBuffer, bits.byteOffset, bytes);
     }
     switch (column.type) {
       case 'long':
@@ -65,6 +66,16 @@ export class ChunkWriter {
       default:
         return this.writeStrings(vector, column, at, n, allValid);
     }
+  }
+
+  /** The validity bits of rows [at, at + n), from bit 0: a view where `at` is a multiple of 8 (a chunk's start in its series), else shifted into a copy (a row group's end cut the series there). */
+  private validityOf(valid: Uint8Array, at: number, n: number): Uint8Array {
+    const shift = at & 7;
+    const first = at >> 3;
+    if (shift === 0) return valid.subarray(first, first + ((n + 7) >> 3));
+    const out = this.validity;
+    for (let b = 0; b < (n + 7) >> 3; b++) out[b] = ((valid[first + b]! >> shift) | ((valid[first + b + 1] ?? 0) << (8 - shift))) & 0xff;
+    return out;
   }
 
   private writeStrings(vector: Bindings.Vector, column: ColumnData, at: number, n: number, allValid: boolean): void {

@@ -63,6 +63,15 @@ const DUCKDB_MEMORY = '64MB';
 /** Rows a compact of Parquet files orders (and deduplicates) at once: whole series up to this many, or one series. */
 const COMPACT_BATCH_ROWS = 1_000_000;
 
+/** Inputs that could not be read, named in one error. */
+const badInputsError = (bad: { name: string; reason: string }[]) => new BadInputsError(bad, `${bad.length} input(s) cannot be read: ${bad.map((b) => `${b.name}: ${b.reason}`).join('; ')}`);
+
+/** output.dedupe: latest compares keys: a day whose columns lack one of them cannot be deduplicated. */
+function checkKeyFields(names: string[], first: string): void {
+  const missing = KEY_FIELDS.filter((k) => !names.includes(k));
+  if (missing.length > 0) throw new DayError(`output.dedupe: latest needs the fields ${KEY_FIELDS.join(', ')}; ${first} has no ${missing.join(', ')}`);
+}
+
 const sqlText = (s: string) => `'${s.replaceAll("'", "''")}'`;
 const sqlName = (s: string) => `"${s.replaceAll('"', '""')}"`;
 
@@ -125,12 +134,11 @@ async function writeAvroInputs(duck: Duck, inputs: DayInput[], outFile: string, 
   const supply = seriesSupply(inputs, day.onInput);
   const { columns, tally } = supply;
   const { bad } = tally;
-  const badInputs = () => new BadInputsError(bad, `${bad.length} input(s) cannot be read: ${bad.map((b) => `${b.name}: ${b.reason}`).join('; ')}`);
+  const badInputs = () => badInputsError(bad);
   let dropped = 0;
   let failure: unknown;
   try {
-    const missing = KEY_FIELDS.filter((k) => !columns.some((c) => c.name === k));
-    if (dedupe && columns.length > 0 && missing.length > 0) throw new DayError(`output.dedupe: latest needs the fields ${KEY_FIELDS.join(', ')}; ${inputs[0]!.name} has no ${missing.join(', ')}`);
+    if (dedupe && columns.length > 0) checkKeyFields(columns.map((c) => c.name), inputs[0]!.name);
     if (columns.length === 0) {
       while (supply.take());
       throw bad.length > 0 ? badInputs() : new DayError(`no columns: ${inputs[0]?.name ?? 'no input'} has a record schema without fields`);
@@ -247,11 +255,10 @@ async function rewriteParquet(duck: Duck, inputs: DayInput[], outFile: string, c
     const want = columns.map((c) => `${c.name}:${c.type}`).join(', ');
     if (these.map((c) => `${c.name}:${c.type}`).join(', ') !== want) throw new DayError(`${input.name}: its columns differ from the day's other files' (${want}); not compacted`);
   }
-  if (bad.length > 0) throw new BadInputsError(bad, `${bad.length} input(s) cannot be read: ${bad.map((b) => `${b.name}: ${b.reason}`).join('; ')}`);
+  if (bad.length > 0) throw badInputsError(bad);
   if (!columns?.some((c) => c.name === 'seriesId' && c.type === 'VARCHAR')) throw new DayError(`${inputs[0]?.name ?? 'the day'}: no seriesId string column; not compacted`);
   const has = (name: string) => columns.some((c) => c.name === name);
-  const missing = KEY_FIELDS.filter((k) => !has(k));
-  if (dedupe && missing.length > 0) throw new DayError(`output.dedupe: latest needs the fields ${KEY_FIELDS.join(', ')}; ${inputs[0]!.name} has no ${missing.join(', ')}`);
+  if (dedupe) checkKeyFields(columns.map((c) => c.name), inputs[0]!.name);
   const files = `[${inputs.map((i) => sqlText(i.file)).join(', ')}]`;
   const key = KEY_FIELDS.filter(has).map(sqlName).join(', ');
   const tie = `list_position(${files}, filename), file_row_number`;
@@ -264,7 +271,6 @@ async function rewriteParquet(duck: Duck, inputs: DayInput[], outFile: string, c
   const keep = dedupe ? ` QUALIFY lag(${time}) ${before} IS DISTINCT FROM ${time} OR lag(${offset}) ${before} IS DISTINCT FROM ${offset}` : '';
   const order = dedupe ? `${key}, ${latestFirst}${tie}` : `${key}, ${tie}`;
   const select = (where: string) => `SELECT ${columns.map((c) => sqlName(c.name)).join(', ')} FROM ${source}${where}${keep} ORDER BY ${order}`;
-  const read = (await duck.sql.runAndReadAll(`SELECT count(*) AS n FROM ${source}`)).getRowObjects()[0]!;
   // whole series a batch at a time, each into a part file, then the parts into one file in their order: what DuckDB
   // sorts and windows at once stays within its memory limit at any day size (a window over a whole day does not)
   const counts = (await duck.sql.runAndReadAll(`SELECT ${series} AS id, count(*) AS n FROM ${source} GROUP BY ${series} ORDER BY ${series} NULLS LAST`)).getRowObjects();
@@ -287,7 +293,8 @@ async function rewriteParquet(duck: Duck, inputs: DayInput[], outFile: string, c
   // one request for every statement: they run on one thread, whose allocations the next statement reuses
   const statements = [...batches.map((where, i) => `COPY (${select(where)}) TO ${sqlText(parts[i]!)} (${copyOptions})`), `COPY (${whole}) TO ${sqlText(outFile)} (${copyOptions})`];
   const result = (await duck.sql.runAndReadAll(statements.join(';\n'))).getRowObjects()[0]!;
-  const [records, total] = [Number(Object.values(result)[0]), Number(read.n)];
+  const records = Number(Object.values(result)[0]);
+  const total = counts.reduce((n, c) => n + Number(c.n), 0);
   let bytesIn = 0;
   for (const input of inputs) bytesIn += (await stat(input.file)).size;
   const { size } = await stat(outFile);

@@ -110,12 +110,12 @@ export interface SeriesSource {
 export const freshColumns = (columns: Column[]) => new Map(columns.map((c) => [c.name, new ColumnData(c.type)]));
 export const rowsOf = (group: Map<string, ColumnData>): number => group.values().next().value?.length ?? 0;
 
-/** Avro inputs, series by series: a flat schema decoded straight into columns, another by avsc (nested types as JSON text). */
 /** Columns handed back once read, filled again for a later series (no new buffers once they are large enough). */
 export interface ColumnsPool {
   pop(): Map<string, ColumnData> | undefined;
 }
 
+/** Avro inputs, series by series: a flat schema decoded straight into columns, another by avsc (nested types as JSON text). */
 export function avroSource(inputs: DayInput[], tally: Tally, pool: ColumnsPool = []): SeriesSource {
   const avsc = requireHere('avsc') as typeof avro;
   // series by series, in seriesId order; an input of unknown series sorts by its name
