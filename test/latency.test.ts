@@ -7,12 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
 import { generateDay, makeSeries, recordKey } from './support/generate-cold-tier.js';
 import { recordsOf, startWorld, type World } from './support/harness.js';
 import { DOWNLOAD_DAYS_IN_FLIGHT, LISTS_AHEAD } from '../src/commands/download.js';
 import { DAYS_IN_FLIGHT } from '../src/commands/run.js';
+import { readManifest } from '../src/workdir/hand-off.js';
 
 /** Runs the CLI with `latencyMs` added to every request, the proxy's log cleared first; it must succeed. */
 async function cliThrough(world: World, proxy: FaultProxy, latencyMs: number, args: string[]) {
@@ -122,5 +124,40 @@ describe('days at once', () => {
     assert.ok(overlapped(uploadsOfSmall, coldGets(11)), 'the upload of 2024-07-12 overlaps GETs of 2024-07-11');
     const got = (await world.destinationRecords()).map(recordKey).sort();
     assert.deepEqual(got, recordsOf(objects).map(recordKey).sort());
+  });
+});
+
+describe('a day of several listing pages', () => {
+  // about 1,150 objects: more than one page of 1,000 keys
+  const series = makeSeries({ associated: 220, disassociated: 0 }, 46);
+  const day = { year: 2024, month: 8, day: 5 };
+  let world: World;
+  let proxy: FaultProxy;
+  let objects: Awaited<ReturnType<typeof generateDay>>;
+  before(async () => {
+    world = await startWorld(series);
+    proxy = await startFaultProxy(world.s3.endpoint, 7);
+    await world.writeConfig({ timeseries_type: 'ALL', concurrency: 8 }, proxy.endpoint);
+    objects = await generateDay(series, day, { recordsPerFile: 2 });
+    await world.put(objects);
+  });
+  after(async () => {
+    await proxy?.stop();
+    await world?.stop();
+  });
+
+  it('download: the first objects download while the last keys are still being listed; the manifest has every object once', async () => {
+    assert.ok(objects.length > 1000, `${objects.length} objects`);
+    // the listing's later pages answered slowly, as a large prefix can be
+    proxy.slow = [{ match: (r) => r.path.includes('continuation-token='), ms: 1500 }];
+    await cliThrough(world, proxy, 40, ['download', '--from', '2024-08-05', '--to', '2024-08-05']).finally(() => (proxy.slow = []));
+    const ofDay = proxy.log.filter((r) => r.method === 'GET' && r.path.includes(`/${world.cold}`) && dayOf(r.path) === '5');
+    const pages = ofDay.filter((r) => r.path.includes('list-type=2'));
+    const gets = ofDay.filter((r) => !r.path.includes('list-type=2'));
+    assert.ok(pages.length >= 2, `${pages.length} listing pages`);
+    const lastPageDone = Math.max(...pages.map((r) => r.done!));
+    assert.ok(gets.some((r) => r.at! < lastPageDone), 'a GET of the day began before its last listing page was answered');
+    const manifest = await readManifest(path.join(world.workDir, 'raw', '2024-8-5'));
+    assert.deepEqual(manifest?.objects.map((o) => o.key).sort(), objects.map((o) => o.key).sort());
   });
 });

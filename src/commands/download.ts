@@ -7,11 +7,12 @@ import { DayCommit } from '../destination/day-commit.js';
 import { formatIndex } from '../destination/index-file.js';
 import { batchHash, FORMAT_VERSION } from '../destination/layout.js';
 import { dayPrefix, daysDescending, isoDay, type Day } from '../partition/day.js';
-import { selectObjects, type SelectedObject, type Selection } from '../partition/select-objects.js';
+import { addTo, emptySelection, selectObjects, type SelectedObject, type Selection } from '../partition/select-objects.js';
 import { DayError } from '../shared/errors.js';
 import type { CommandSummary, DayOutcome } from '../shared/events.js';
 import { megabytes } from '../shared/units.js';
-import { mapLimit } from '../shared/limit.js';
+import { forEachLimit } from '../shared/limit.js';
+import { Listing } from '../store/listing.js';
 import { ObjectChangedError, ObjectGoneError, type ContentCheck, type ObjectInfo } from '../store/object-store.js';
 import { removeManifest, writeFileAtomic, writeManifest, writeSeriesCatalog } from '../workdir/hand-off.js';
 import { dayFolderName, localName, NEW_INDEX_FILE, PREVIOUS_INDEX_FILE, rawDayDir } from '../workdir/layout.js';
@@ -23,7 +24,7 @@ export interface DownloadOptions {
   /** Take the day's hold even when the cold tier has nothing for it (run: a merged folder waits for upload). */
   holdEmpty?: boolean;
   /** The day's cold-tier listing, started ahead (listingsAhead); else listed when the day comes. */
-  listing?: (day: Day) => Promise<ObjectInfo[]>;
+  listing?: (day: Day) => Listing;
 }
 
 /** How many days beyond the one being worked on are listed ahead. */
@@ -43,15 +44,12 @@ export const DOWNLOAD_DAYS_IN_FLIGHT = 4;
  * while the days themselves (and their lines) stay in order. Memory: the
  * listings of at most LISTS_AHEAD + 1 days (about 1 MB for 6,000 keys).
  */
-export function listingsAhead(ctx: DownloadDeps, days: Day[], ahead = LISTS_AHEAD): (day: Day) => Promise<ObjectInfo[]> {
-  const started = new Map<string, Promise<ObjectInfo[]>>();
+export function listingsAhead(ctx: DownloadDeps, days: Day[], ahead = LISTS_AHEAD): (day: Day) => Listing {
+  const started = new Map<string, Listing>();
   const position = new Map(days.map((d, i) => [isoDay(d), i]));
   const start = (d: Day | undefined) => {
     if (!d || started.has(isoDay(d)) || ctx.signal.aborted) return;
-    const listing = ctx.transfers(() => listDay(ctx, d));
-    // its day awaits it (and sees its error); one never asked for (the command stopped first) must not be an unhandled rejection
-    listing.catch(() => undefined);
-    started.set(isoDay(d), listing);
+    started.set(isoDay(d), listDay(ctx, d));
   };
   return (day) => {
     const i = position.get(isoDay(day));
@@ -89,8 +87,8 @@ export async function downloadDay(ctx: DownloadDeps, day: Day, options: Download
   const name = isoDay(day);
   const log: Log = (message, level = 'info') => ctx.emit({ type: 'log', stage: 'download', day: name, level, message });
   log(`Reviewing --> year: ${day.year}, month: ${day.month}, day: ${day.day}`);
-  const listed = await (options.listing ?? ((d: Day) => listDay(ctx, d)))(day);
-  if (listed.length === 0 && !options.holdEmpty) return noColdData(log);
+  const listed = (options.listing ?? ((d: Day) => listDay(ctx, d)))(day);
+  if (!options.holdEmpty && (await listed.isEmpty())) return noColdData(log);
   const work = async (held: DownloadDeps) => {
     const fetched = await downloadHeld(held, day, listed, options, log);
     return next ? next(held, fetched) : fetched;
@@ -120,17 +118,12 @@ export function emptyRangeCheck(deps: DownloadDeps, stage: 'download' | 'run' | 
 
 const NO_COLD_DATA = 'no cold-tier data';
 
-const listDay = (ctx: DownloadDeps, day: Day) => ctx.cold.list(dayPrefix(ctx.config.coldPrefix, day), ctx.signal);
+/** The day's listing, started now, each page under the run's bound on requests in flight. */
+const listDay = (ctx: DownloadDeps, day: Day) => new Listing(ctx.cold.listPages(dayPrefix(ctx.config.coldPrefix, day), ctx.signal), ctx.transfers);
 
 function noColdData(log: Log): DayOutcome {
   log('\tNo Cold tier data! Skipping this day');
   return { status: 'skipped', reason: NO_COLD_DATA };
-}
-
-/** What a day's download found; `selection` is undefined when the cold tier had nothing for the day. */
-export interface DayPlan {
-  selection?: Selection;
-  previousIds: string[];
 }
 
 type Log = (message: string, level?: 'info' | 'warn' | 'detail') => void;
@@ -138,53 +131,49 @@ type Log = (message: string, level?: 'info' | 'warn' | 'detail') => void;
 /** The first few keys, for a message. */
 const examples = (keys: string[]) => keys.slice(0, EXAMPLES).join(', ') + (keys.length > EXAMPLES ? ', ...' : '');
 
-async function downloadHeld(ctx: DownloadDeps, day: Day, listed: ObjectInfo[], options: DownloadOptions, log: Log): Promise<DayOutcome> {
+async function downloadHeld(ctx: DownloadDeps, day: Day, listed: Listing, options: DownloadOptions, log: Log): Promise<DayOutcome> {
   try {
     return await downloadListed(ctx, day, listed, options, log);
   } catch (err) {
     if (!(err instanceof ObjectChangedError)) throw err;
     // an export rewritten between the listing and the GET: list the day once more
     log(`\t${err.message.replace(/; run download again$/, '')}: listing the day again`, 'warn');
-    return downloadListed(ctx, day, await listDay(ctx, day), options, log);
+    return downloadListed(ctx, day, listDay(ctx, day), options, log);
   }
 }
 
-async function downloadListed(ctx: DownloadDeps, day: Day, listed: ObjectInfo[], options: DownloadOptions, log: Log): Promise<DayOutcome> {
+async function downloadListed(ctx: DownloadDeps, day: Day, listing: Listing, options: DownloadOptions, log: Log): Promise<DayOutcome> {
   const { config } = ctx;
-  const plan = await planDay(ctx, day, listed, options);
-  const { selection } = plan;
-  if (!selection) return noColdData(log);
-  const bytes = selection.selected.reduce((n, o) => n + o.size, 0);
-  const newSeries = new Set(selection.selected.map((o) => o.seriesId));
+  if (await listing.isEmpty()) return noColdData(log);
+  const plan = await openDay(ctx, day, () => listing.all(), options);
   if (plan.previousIds.length > 0) log(`\t# of timeseries previously processed: ${plan.previousIds.length}`);
-  reportSkipped(selection, log, options.dryRun ? 'info' : 'detail', config.timeseriesType);
-  const skips = skipCounts(selection, config.timeseriesType);
-  if (selection.unsafe.length > 0) {
-    throw new DayError(`key(s) with '.' or '..' path segments could point outside the day folder; refusing the day (nothing was downloaded): ${examples(selection.unsafe)}`);
-  }
-  if (selection.archived.length > 0) {
-    const keys = selection.archived.map((o) => `${o.key} (${o.storageClass ?? '?'})`);
-    const what = `${keys.length} object(s) of the day are archived and cannot be read until restored: ${examples(keys)}`;
-    const fix = `restore them (aws s3api restore-object --bucket ${ctx.cold.name} --key KEY --restore-request Days=7) and run again`;
-    if (!options.dryRun) throw new DayError(`${what}; the day is not merged while they are missing: ${fix}`);
-    log(`\t${what}; a real run fails the day: ${fix}`, 'warn');
-  }
   if (options.dryRun) {
-    log(`\twould download ${selection.selected.length} objects of ${newSeries.size} series, ${megabytes(bytes)}`);
+    const selection = plan.select(await listing.all());
+    const bytes = sizeOf(selection.selected);
+    reportSkipped(selection, log, 'info', config.timeseriesType);
+    refuseUnsafe(selection);
+    if (selection.archived.length > 0) log(`\t${archivedMessage(selection)}; a real run fails the day: ${restoreHint(ctx)}`, 'warn');
+    log(`\twould download ${selection.selected.length} objects of ${seriesOf(selection).size} series, ${megabytes(bytes)}`);
     for (const o of selection.selected) log(`\t  ${o.key} (${o.size} bytes)`, 'detail');
-    return { status: selection.selected.length ? 'done' : 'skipped', objects: selection.selected.length, bytes, reason: 'dry run', skips };
+    return { status: selection.selected.length ? 'done' : 'skipped', objects: selection.selected.length, bytes, reason: 'dry run', skips: skipCounts(selection, config.timeseriesType) };
   }
   const dir = rawDayDir(config, day);
+  const t0 = Date.now();
+  // the day's lines as before: said once the listing is complete, while its first objects already download
+  const listed = (selection: Selection) => {
+    reportSkipped(selection, log, 'detail', config.timeseriesType);
+    if (selection.selected.length === 0) return;
+    log(`\t# of new timeseries detected: ${seriesOf(selection).size}`);
+    log('\tFound data, starting to download');
+    log('\tDownloading S3 objects to local filesystem..');
+  };
+  const { selection, gone } = await fetchSelected(ctx, day, dir, plan, listing, listed);
+  const skips = skipCounts(selection, config.timeseriesType);
   if (selection.selected.length === 0) {
     log('\tSkip, no new data');
     await rm(dir, { recursive: true, force: true });
     return { status: 'skipped', reason: 'no new data', skips };
   }
-  log(`\t# of new timeseries detected: ${newSeries.size}`);
-  log('\tFound data, starting to download');
-  log('\tDownloading S3 objects to local filesystem..');
-  const t0 = Date.now();
-  const gone = await fetchSelected(ctx, day, dir, plan, selection);
   log(`\t\t** Download time: ${seconds(t0)} secs **`);
   if (gone.size > 0) log(`\t${gone.size} object(s) were deleted after the listing, left out of this run: ${examples([...gone])}`, 'warn');
   if (gone.size === selection.selected.length) {
@@ -192,8 +181,24 @@ async function downloadListed(ctx: DownloadDeps, day: Day, listed: ObjectInfo[],
     return { status: 'skipped', reason: 'every new object was deleted after the listing' };
   }
   const fetched = selection.selected.filter((o) => !gone.has(o.key));
-  return { status: 'done', objects: fetched.length, bytes: fetched.reduce((n, o) => n + o.size, 0), skips };
+  return { status: 'done', objects: fetched.length, bytes: sizeOf(fetched), skips };
 }
+
+const sizeOf = (objects: ObjectInfo[]) => objects.reduce((n, o) => n + o.size, 0);
+const seriesOf = (selection: Selection) => new Set(selection.selected.map((o) => o.seriesId));
+
+/** Keys that could point outside the day folder: the day is refused. */
+function refuseUnsafe(selection: Selection): void {
+  if (selection.unsafe.length > 0) {
+    throw new DayError(`key(s) with '.' or '..' path segments could point outside the day folder; refusing the day (nothing was downloaded): ${examples(selection.unsafe)}`);
+  }
+}
+
+const archivedMessage = (selection: Selection) => {
+  const keys = selection.archived.map((o) => `${o.key} (${o.storageClass ?? '?'})`);
+  return `${keys.length} object(s) of the day are archived and cannot be read until restored: ${examples(keys)}`;
+};
+const restoreHint = (ctx: DownloadDeps) => `restore them (aws s3api restore-object --bucket ${ctx.cold.name} --key KEY --restore-request Days=7) and run again`;
 
 /** Every reason objects were left out, with its count, for the day's summary line ("skipped 1308 already merged, 71 not ASSOCIATED") and JSON. */
 function skipCounts(selection: Selection, type: string): Record<string, number> {
@@ -220,71 +225,110 @@ function reportSkipped(selection: Selection, log: Log, routine: 'info' | 'detail
   }
 }
 
-/** Lists the day, reads the ledger (adopting an original-written destination) and selects what is new. */
-export async function planDay(ctx: DownloadDeps, day: Day, listed: ObjectInfo[], options: DownloadOptions): Promise<DayPlan> {
+/** A day's ledger and series, read once: `select` then picks what is new from any of its listed keys. */
+export interface DayPlan {
+  previousIds: string[];
+  select: (listed: ObjectInfo[]) => Selection;
+}
+
+/** Reads the ledger (adopting an original-written destination, which needs the whole listing) and the series. */
+export async function openDay(ctx: DownloadDeps, day: Day, everyKey: () => Promise<ObjectInfo[]>, options: DownloadOptions): Promise<DayPlan> {
   const { config, cold, dest, signal } = ctx;
-  if (listed.length === 0) return { previousIds: [] };
   const commit = await DayCommit.open(dest, config, day, commitOptions(ctx));
   const previousIds = commit.previousIds ?? [];
   if (commit.writtenByOriginal) {
     ctx.emit({ type: 'log', stage: 'download', day: isoDay(day), level: 'info', message: '\tdestination written by the original tool: finding which objects it merged' });
-    const ledger = await adoptOriginal({ day, indexIds: previousIds, listed, cold, dest, layout: config, concurrency: config.concurrency, signal });
+    const ledger = await adoptOriginal({ day, indexIds: previousIds, listed: await everyKey(), cold, dest, layout: config, concurrency: config.concurrency, signal });
     const adopted = ledger.batches.reduce((n, b) => n + b.objects.length, 0);
     ctx.emit({ type: 'log', stage: 'download', day: isoDay(day), level: 'info', message: `\tadopted ${adopted} objects in ${ledger.batches.length} merged files into the ledger` });
     await commit.adopt(ledger, options);
   }
   const known = await ctx.series.ids();
-  return { previousIds, selection: selectObjects(listed, commit.mergedObjects(), known, commit.skippedObjects()) };
+  const merged = commit.mergedObjects();
+  const skipped = commit.skippedObjects();
+  return { previousIds, select: (listed) => selectObjects(listed, merged, known, skipped) };
+}
+
+/** What `plan` reports for a listed day: its ledger read and its selection made; undefined when the cold tier had nothing for it. */
+export async function planDay(ctx: DownloadDeps, day: Day, listed: ObjectInfo[], options: DownloadOptions): Promise<Selection | undefined> {
+  if (listed.length === 0) return undefined;
+  const plan = await openDay(ctx, day, () => Promise.resolve(listed), options);
+  return plan.select(listed);
 }
 
 /**
- * Downloads the selection into the day folder, keeping files already there
- * complete and unchanged (resume), dropping stale ones, and writes the
- * manifest last: merge only takes a day whose manifest exists.
+ * Downloads the selection into the day folder as the listing's pages come,
+ * keeping files already there complete and unchanged (resume), dropping
+ * stale ones, and writes the manifest last: merge only takes a day whose
+ * manifest exists. `listed` hears the whole selection once the listing is
+ * complete. Returns the selection and the keys that were gone when read
+ * (deleted or expired since the listing): the manifest leaves them out.
  */
-/** Returns the keys that were gone when read (deleted or expired since the listing): the manifest leaves them out. */
-async function fetchSelected(ctx: DownloadDeps, day: Day, dir: string, plan: DayPlan, selection: Selection): Promise<Set<string>> {
+type ToFetch = SelectedObject & { file: string; check?: ContentCheck };
+
+async function fetchSelected(ctx: DownloadDeps, day: Day, dir: string, plan: DayPlan, listing: Listing, listed: (s: Selection) => void): Promise<{ selection: Selection; gone: Set<string> }> {
   const { config, emit, cold, signal } = ctx;
   const prefix = dayPrefix(config.coldPrefix, day);
   await mkdir(dir, { recursive: true });
   await removeManifest(dir);
-  const objects: (SelectedObject & { file: string; check?: ContentCheck })[] = selection.selected.map((o) => ({ ...o, file: localName(o.key, prefix) }));
-  const wanted = new Set(objects.map((o) => o.file));
   const present = new Set<string>();
   for (const entry of await readdir(dir)) {
-    if (entry.endsWith('.part') || (entry.endsWith('.avro') && !wanted.has(entry))) await rm(path.join(dir, entry), { force: true });
+    if (entry.endsWith('.part')) await rm(path.join(dir, entry), { force: true });
     else present.add(entry);
   }
-  await writeFileAtomic(path.join(dir, PREVIOUS_INDEX_FILE), formatIndex(plan.previousIds));
-  await writeFileAtomic(path.join(dir, NEW_INDEX_FILE), formatIndex(objects.map((o) => o.seriesId)));
-  const totalBytes = objects.reduce((n, o) => n + o.size, 0);
+  const selection = emptySelection();
+  const objects: ToFetch[] = [];
+  let totalBytes = 0;
+  async function* selectedPages() {
+    for await (const page of listing) {
+      const s = plan.select(page);
+      addTo(selection, s);
+      refuseUnsafe(s);
+      if (s.archived.length > 0) throw new DayError(`${archivedMessage(selection)}; the day is not merged while they are missing: ${restoreHint(ctx)}`);
+      const batch = s.selected.map((o): ToFetch => ({ ...o, file: localName(o.key, prefix) }));
+      objects.push(...batch);
+      totalBytes += sizeOf(batch);
+      yield batch;
+    }
+    listed(selection);
+  }
   const gone = new Set<string>();
   let doneObjects = 0;
   let doneBytes = 0;
-  await mapLimit(objects, config.concurrency, async (o) => {
-    const file = path.join(dir, o.file);
-    if (present.has(o.file) && (await isComplete(file, o))) o.check = 'MD5';
-    else {
-      try {
-        const got = await ctx.transfers(() => cold.download(o, file, signal));
-        o.check = got.check;
-        if (got.versionId) o.versionId = got.versionId;
-      } catch (err) {
-        if (!(err instanceof ObjectGoneError)) throw err;
-        gone.add(o.key);
-        return;
+  try {
+    await forEachLimit(selectedPages(), config.concurrency, async (o) => {
+      const file = path.join(dir, o.file);
+      if (present.has(o.file) && (await isComplete(file, o))) o.check = 'MD5';
+      else {
+        try {
+          const got = await ctx.transfers(() => cold.download(o, file, signal));
+          o.check = got.check;
+          if (got.versionId) o.versionId = got.versionId;
+        } catch (err) {
+          if (!(err instanceof ObjectGoneError)) throw err;
+          gone.add(o.key);
+          return;
+        }
       }
-    }
-    emit({ type: 'log', stage: 'download', day: isoDay(day), level: 'detail', message: `\t  ${o.key}: ${o.check === 'none' ? 'no checksum or MD5 ETag: its blocks are checked at merge' : `checked by ${o.check}`}` });
-    doneObjects++;
-    doneBytes += o.size;
-    emit({ type: 'progress', stage: 'download', day: isoDay(day), doneObjects, totalObjects: objects.length, doneBytes, totalBytes });
-  });
+      emit({ type: 'log', stage: 'download', day: isoDay(day), level: 'detail', message: `\t  ${o.key}: ${o.check === 'none' ? 'no checksum or MD5 ETag: its blocks are checked at merge' : `checked by ${o.check}`}` });
+      doneObjects++;
+      doneBytes += o.size;
+      emit({ type: 'progress', stage: 'download', day: isoDay(day), doneObjects, totalObjects: objects.length, doneBytes, totalBytes });
+    });
+  } catch (err) {
+    // a refused day keeps nothing: not even the objects of its pages before the bad key
+    if (selection.unsafe.length > 0) await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const wanted = new Set(objects.map((o) => o.file));
+  for (const entry of present) if (entry.endsWith('.avro') && !wanted.has(entry)) await rm(path.join(dir, entry), { force: true });
   const kept = objects.filter((o) => !gone.has(o.key));
-  if (kept.length === 0) return gone;
+  if (kept.length === 0) return { selection, gone };
+  await writeFileAtomic(path.join(dir, PREVIOUS_INDEX_FILE), formatIndex(plan.previousIds));
+  await writeFileAtomic(path.join(dir, NEW_INDEX_FILE), formatIndex(objects.map((o) => o.seriesId)));
   const hash = { format: FORMAT_VERSION, value: batchHash(kept) };
   await writeManifest(dir, { day: dayFolderName(day), coldBucket: cold.name, objects: kept, previousIds: plan.previousIds, hash });
-  return gone;
+  return { selection, gone };
 }
 
 /** A local copy counts only if its size and MD5 match the listing (other ETags: fetched again). */

@@ -33,7 +33,7 @@ export async function plan(deps: DownloadDeps, options: PlanOptions = {}): Promi
   const items: PlanItem[] = [];
   const summary = await forEachDay(deps, 'plan', days, deps.config.concurrency, async (day: Day) => {
     const listed = await deps.cold.list(dayPrefix(deps.config.coldPrefix, day), deps.signal);
-    const { selection } = await planDay(deps, day, listed, { dryRun: true });
+    const selection = await planDay(deps, day, listed, { dryRun: true });
     const selected = selection?.selected ?? [];
     const item = {
       day: isoDay(day),

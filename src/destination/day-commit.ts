@@ -65,8 +65,8 @@ export class DayCommit {
 
   /** Reads the day's ledger and index. */
   static async open(dest: ObjectStore, layout: DestinationLayout, day: Day, options: CommitOptions = {}): Promise<DayCommit> {
-    const ledger = await readLedger(dest, ledgerKey(layout, day), options.signal);
-    const index = await readIndex(dest, indexKey(layout, day), options.signal);
+    // at once: a commit writes the ledger before the index, so reading them in turn gives no better pair
+    const [ledger, index] = await Promise.all([readLedger(dest, ledgerKey(layout, day), options.signal), readIndex(dest, indexKey(layout, day), options.signal)]);
     return new DayCommit(dest, layout, day, ledger, index?.ids, options);
   }
 

@@ -26,7 +26,7 @@ export interface Selection {
  * not skipped as bad before unless they have changed since.
  */
 export function selectObjects(listed: ObjectInfo[], merged: Map<string, ObjectInfo>, known: Set<string> | undefined, skipped: Map<string, ObjectInfo> = new Map()): Selection {
-  const s: Selection = { selected: [], alreadyMerged: 0, changed: [], notListed: [], unparseable: [], unsafe: [], archived: [], skippedBad: 0 };
+  const s = emptySelection();
   for (const o of listed) {
     if (o.key.endsWith('/')) continue;
     const parsed = parseDataKey(o.key);
@@ -60,4 +60,18 @@ export function selectObjects(listed: ObjectInfo[], merged: Map<string, ObjectIn
     s.selected.push({ key: o.key, size: o.size, etag: o.etag, seriesId: parsed.seriesId });
   }
   return s;
+}
+
+export const emptySelection = (): Selection => ({ selected: [], alreadyMerged: 0, changed: [], notListed: [], unparseable: [], unsafe: [], archived: [], skippedBad: 0 });
+
+/** Adds the selection of more keys (the next page of a listing) to `into`. */
+export function addTo(into: Selection, more: Selection): void {
+  into.selected.push(...more.selected);
+  into.changed.push(...more.changed);
+  into.notListed.push(...more.notListed);
+  into.unparseable.push(...more.unparseable);
+  into.unsafe.push(...more.unsafe);
+  into.archived.push(...more.archived);
+  into.alreadyMerged += more.alreadyMerged;
+  into.skippedBad += more.skippedBad;
 }

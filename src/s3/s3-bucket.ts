@@ -7,7 +7,6 @@ import {
   GetObjectCommand,
   ListObjectsV2Command,
   HeadObjectCommand,
-  paginateListObjectsV2,
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
@@ -94,20 +93,19 @@ export class S3Bucket implements ObjectStore {
   }
 
   async list(prefix: string, signal?: AbortSignal): Promise<ObjectInfo[]> {
-    return this.call(
-      'ListObjectsV2',
-      prefix,
-      async () => {
-        const objects: ObjectInfo[] = [];
-        for await (const page of paginateListObjectsV2({ client: this.client }, { Bucket: this.name, Prefix: prefix }, { abortSignal: signal })) {
-          for (const o of page.Contents ?? []) {
-            if (o.Key !== undefined) objects.push({ key: o.Key, size: o.Size ?? 0, etag: unquote(o.ETag), ...(o.StorageClass ? { storageClass: o.StorageClass } : {}) });
-          }
-        }
-        return objects;
-      },
-      signal,
-    );
+    const objects: ObjectInfo[] = [];
+    for await (const page of this.listPages(prefix, signal)) objects.push(...page);
+    return objects;
+  }
+
+  async *listPages(prefix: string, signal?: AbortSignal): AsyncGenerator<ObjectInfo[]> {
+    let token: string | undefined;
+    do {
+      const page = await this.call('ListObjectsV2', prefix, () => this.client.send(new ListObjectsV2Command({ Bucket: this.name, Prefix: prefix, ContinuationToken: token }), { abortSignal: signal }), signal);
+      yield (page.Contents ?? []).flatMap((o) => (o.Key === undefined ? [] : [{ key: o.Key, size: o.Size ?? 0, etag: unquote(o.ETag), ...(o.StorageClass ? { storageClass: o.StorageClass } : {}) }]));
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      if (page.IsTruncated && !token) throw new Error(`${this.target(prefix)}: the listing says it has more keys but gives no continuation token`);
+    } while (token);
   }
 
   async head(key: string, signal?: AbortSignal): Promise<(ObjectInfo & { lastModified?: Date }) | undefined> {

@@ -39,3 +39,48 @@ export async function mapLimit<T, R>(items: readonly T[], n: number, fn: (item: 
   if (failure) throw failure.error;
   return results;
 }
+
+/**
+ * mapLimit over items that arrive in batches (a listing's pages): work on a
+ * batch starts as it comes. On the first failure, of a task or of the
+ * batches, no new task is started; the ones running are awaited, then the
+ * first error is thrown.
+ */
+export async function forEachLimit<T>(batches: AsyncIterable<readonly T[]>, n: number, fn: (item: T) => Promise<void>): Promise<void> {
+  const queue: T[] = [];
+  let next = 0;
+  let ended = false;
+  let failure: { error: unknown } | undefined;
+  let idle: (() => void)[] = [];
+  const wake = () => {
+    const waiting = idle;
+    idle = [];
+    for (const resolve of waiting) resolve();
+  };
+  const worker = async () => {
+    for (;;) {
+      while (next >= queue.length && !ended && !failure) await new Promise<void>((resolve) => idle.push(resolve));
+      if (failure || next >= queue.length) return;
+      try {
+        await fn(queue[next++]!);
+      } catch (error) {
+        failure ??= { error };
+        wake();
+      }
+    }
+  };
+  const workers = Array.from({ length: n }, worker);
+  try {
+    for await (const batch of batches) {
+      if (failure) break;
+      queue.push(...batch);
+      wake();
+    }
+  } catch (error) {
+    failure ??= { error };
+  }
+  ended = true;
+  wake();
+  await Promise.all(workers);
+  if (failure) throw failure.error;
+}

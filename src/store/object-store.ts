@@ -101,6 +101,8 @@ export interface ObjectStore {
   checkAccess(signal?: AbortSignal): Promise<void>;
   /** Every object under `prefix`, all pages, in key order. */
   list(prefix: string, signal?: AbortSignal): Promise<ObjectInfo[]>;
+  /** The same, a page at a time as the store answers (each page's request retried on its own), so work on the first keys can start before the last are listed. */
+  listPages(prefix: string, signal?: AbortSignal): AsyncIterable<ObjectInfo[]>;
   head(key: string, signal?: AbortSignal): Promise<(ObjectInfo & { lastModified?: Date }) | undefined>;
   /** The whole object, or undefined if there is none. For small objects (indexes, ledgers). */
   getBuffer(key: string, signal?: AbortSignal): Promise<Buffer | undefined>;

@@ -58,6 +58,8 @@ export interface FaultProxy {
   outages: { trigger: (r: ProxyRequest) => boolean; ms: number; until?: number }[];
   /** Added before each request is forwarded, as a distant region adds it. */
   latencyMs: number;
+  /** More delay for the requests `match` accepts (a slow listing page, say), on top of latencyMs. */
+  slow: { match: (r: ProxyRequest) => boolean; ms: number }[];
   rules: FaultRule[];
   log: (ProxyRequest & { fault?: string })[];
   stop(): Promise<void>;
@@ -118,7 +120,7 @@ export async function startFaultProxy(target: string, seed = 1, credentials?: Pr
   const rand = prng(seed);
   const upstream = new URL(target);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-  const state: FaultProxy = { endpoint: '', etagStyle: {}, checksums: new Set(), stall: [], alter: [], failureRate: 0, throttleRate: 0, outages: [], latencyMs: 0, rules: [], log: [], stop: async () => {} };
+  const state: FaultProxy = { endpoint: '', etagStyle: {}, checksums: new Set(), stall: [], alter: [], failureRate: 0, throttleRate: 0, outages: [], latencyMs: 0, slow: [], rules: [], log: [], stop: async () => {} };
   const realEtags = new Map<string, string>();
   /** checksums: the CRC32 of each object PUT through the proxy, by path. */
   const storedCrcs = new Map<string, string>();
@@ -288,7 +290,8 @@ export async function startFaultProxy(target: string, seed = 1, credentials?: Pr
         upstreamRequest.end(body);
       });
     };
-    if (state.latencyMs > 0) setTimeout(() => void send(), state.latencyMs);
+    const delay = state.latencyMs + (state.slow.find((x) => x.match(entry))?.ms ?? 0);
+    if (delay > 0) setTimeout(() => void send(), delay);
     else void send();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
