@@ -5,7 +5,7 @@
  * series against the generated inputs.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,7 +37,7 @@ describe('Parquet output', () => {
     world = await startWorld(series);
     scratch = await mkdtemp(path.join(os.tmpdir(), 'parquet-'));
     db = await (await DuckDBInstance.create(':memory:')).connect();
-    // day 1 is large enough for several row groups and for the decoder thread; day 2 is small (decoded on the main thread)
+    // day 1 is large enough for several row groups and for merge's decoder thread; day 2 is small (decoded on the main thread)
     const day1 = await generateDay(series, DAY1, { recordsPerFile: 2000 });
     assert.ok(day1.reduce((n, o) => n + o.body.length, 0) >= DECODER_THREAD_MIN_BYTES, 'day 1 is decoded on the decoder thread');
     objects = [...day1, ...(await generateDay(series, DAY2, { exports: [0, 1], recordsPerFile: 30 }))];
@@ -64,6 +64,25 @@ describe('Parquet output', () => {
   const rows = async (sql: string): Promise<Row[]> => (await db.runAndReadAll(sql)).getRowObjects();
   const list = (files: string[]) => `[${files.map((f) => `'${f}'`).join(', ')}]`;
 
+  /** Day 1's file as `merge` wrote it, on its decoder thread: run (which decodes in place) must write the same bytes. */
+  let mergedDay1: Buffer;
+
+  it('merge writes Parquet days one at a time, the large one on the decoder thread', async () => {
+    await world.writeConfig({ timeseries_type: 'ALL', output: { format: 'parquet', compression: 'zstd' } });
+    assert.equal((await world.cli(['download', ...DAYS])).code, 0);
+    const r = await world.cli(['merge', '--log-format', 'json']);
+    assert.equal(r.code, 0, r.stderr);
+    const events = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { type: string; stage?: string; day?: string });
+    const ofDay = (day: string) => events.flatMap((e, i) => (e.stage === 'merge' && e.day === day ? [i] : []));
+    const [a, b] = [ofDay('2024-03-02'), ofDay('2024-03-01')];
+    assert.ok(a.length > 0 && b.length > 0);
+    // one day's events all come before the other's: the two days were not written at once
+    assert.ok(Math.max(...a) < Math.min(...b) || Math.max(...b) < Math.min(...a), 'the days were merged one after the other');
+    const dir = path.join(world.workDir, 'merged', '2024-3-1');
+    mergedDay1 = await readFile(path.join(dir, (await readdir(dir)).find((f) => f.endsWith('.parquet'))!));
+    await rm(world.workDir, { recursive: true, force: true });
+  });
+
   it('run writes one Parquet file a day under the same keys; DuckDB reads back exactly the inputs, ordered by series and time, with row-group statistics', async () => {
     await world.writeConfig({ timeseries_type: 'ALL', output: { format: 'parquet', compression: 'zstd' } });
     const r = await world.cli(['run', ...DAYS]);
@@ -71,6 +90,7 @@ describe('Parquet output', () => {
     for (const day of [DAY1, DAY2]) {
       const files = await parquetFiles(day);
       assert.equal(files.length, 1);
+      if (day === DAY1) assert.ok((await readFile(files[0]!)).equals(mergedDay1), 'run, decoding in place, wrote the bytes merge wrote on its decoder thread');
       const got = await rows(`select * from read_parquet(${list(files)}, file_row_number = true) order by file_row_number`);
       const inputs = objects.filter((o) => o.key.includes(`startDay=${day.day}/`));
       assert.deepEqual(recordSet(got.map(datum)), recordSet(recordsOf(inputs)), `day ${day.day}: the multiset of records`);

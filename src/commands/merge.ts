@@ -12,14 +12,11 @@ import { listDayFolders, MANIFEST_FILE, MERGED_INDEX_FILE, mergedDayDir, rawDayD
 import type { MergeDeps } from './deps.js';
 import { forEachDay, seconds } from './for-each-day.js';
 
-/** Two days at once keep the disk busy while the other day's blocks are checked. */
-const DAYS_MERGED_AT_ONCE = 2;
-
 export async function merge(deps: MergeDeps): Promise<CommandSummary> {
   deps.emit({ type: 'log', stage: 'merge', level: 'info', message: 'Started merging AVRO data files and index files for each day' });
   const days = await listDayFolders(deps.config.rawDir);
   if (days.length === 0) deps.emit({ type: 'log', stage: 'merge', level: 'info', message: `no downloaded day in ${deps.config.rawDir}: run download first` });
-  return forEachDay(deps, 'merge', days, DAYS_MERGED_AT_ONCE, (day) => mergeDay(deps, day));
+  return forEachDay(deps, 'merge', days, deps.format.daysAtOnce, (day) => mergeDay(deps, day));
 }
 
 type ManifestObject = DownloadManifest['objects'][number];

@@ -19,7 +19,7 @@ import { publishCatalog, uploadDay } from './upload.js';
 export const DAYS_IN_FLIGHT = 4;
 /** Merges (and compactions) at once: they use both cores, and memory is bounded per merge. */
 const MERGES_AT_ONCE = 1;
-/** Uploads at once: one holds 4 parts of 8 MiB, and its 4 parts in flight keep the connection to S3 busy. */
+/** Uploads at once: one holds 2 parts of 8 MiB, and its parts in flight keep the connection to S3 busy. */
 const UPLOADS_AT_ONCE = 1;
 
 /**
@@ -32,7 +32,8 @@ export async function run(deps: RunDeps, daysInFlight = DAYS_IN_FLIGHT): Promise
   const empty = emptyRangeCheck(deps, 'run', days.length);
   const listing = listingsAhead(deps, days);
   const merges = createLimiter(MERGES_AT_ONCE);
-  const uploads = createLimiter(UPLOADS_AT_ONCE);
+  // a format whose day takes most of the memory bound (Parquet) is written with no upload beside it
+  const uploads = deps.format.daysAtOnce > 1 ? createLimiter(UPLOADS_AT_ONCE) : merges;
   const summary = await forEachDay(deps, 'run', days, daysInFlight, async (day) => {
     const waiting = existsSync(mergedDayDir(deps.config, day));
     // the whole day, download to commit, under one hold of the day
@@ -56,3 +57,4 @@ export async function run(deps: RunDeps, daysInFlight = DAYS_IN_FLIGHT): Promise
   if (listed) await publishCatalog(deps, 'run', listed);
   return summary;
 }
+

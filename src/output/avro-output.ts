@@ -28,6 +28,8 @@ export const AVRO: FormatInfo = {
   name: 'avro',
   extension: '.avro',
   contentType: 'application/avro',
+  // two keep the disk busy while the other day's blocks are checked; a day's memory is bounded by its block size
+  daysAtOnce: 2,
   athenaStorage: (schemaText) => `ROW FORMAT SERDE 'org.apache.hadoop.hive.serde2.avro.AvroSerDe'
 WITH SERDEPROPERTIES ('avro.schema.literal'='${schemaText}')
 STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.avro.AvroContainerInputFormat'

@@ -11,6 +11,12 @@ export interface FormatOptions {
   compression?: ParquetCompression;
   /** output.dedupe. */
   dedupe?: Dedupe;
+  /**
+   * Parquet: decode a large day's inputs on a thread of its own (the default):
+   * some 25 % faster, and some 20 MB more. `run` decodes in place: its
+   * downloads and uploads share the memory bound.
+   */
+  decoderThread?: boolean;
 }
 
 const FORMATS = {

@@ -52,6 +52,12 @@ export interface FormatInfo {
   readonly extension: string;
   /** Content-Type of the uploaded file. */
   readonly contentType: string;
+  /**
+   * Days `merge` may write at once within the memory bound (peak RSS at most
+   * 200 MB). 1: a day's write takes most of the bound, so `run` uploads no
+   * other day beside it.
+   */
+  readonly daysAtOnce: number;
   /** The Athena clauses after PARTITIONED BY (row format, storage) for a table over these files with `schemaText`'s columns. */
   athenaStorage(schemaText: string): string;
 }

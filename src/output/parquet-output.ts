@@ -41,7 +41,10 @@ const requireHere = createRequire(import.meta.url);
  * Rows per row group. Memory while writing: DuckDB holds the row group
  * being written (its pages, a few MB at 32 Ki rows of the raw schema) within
  * DUCKDB_MEMORY, and this side one series' day of decoded columns and its
- * sorted copy. Smaller groups let one-series queries skip at a finer grain.
+ * sorted copy (and READY_AHEAD more from the decoder thread). Smaller groups
+ * let one-series queries skip at a finer grain. Measured peak RSS: 193 MB for
+ * a 20 M-record day in `merge`, 185 MB for `run` over three 6.8 M-record days
+ * (one day written at a time: PARQUET.daysAtOnce).
  */
 export const ROW_GROUP_ROWS = 32 * 1024;
 
@@ -51,6 +54,8 @@ export const PARQUET: FormatInfo = {
   name: 'parquet',
   extension: '.parquet',
   contentType: 'application/vnd.apache.parquet',
+  // one: a day already uses both cores (decoder thread and DuckDB) and up to ~190 MB; two at once reached 232 MB
+  daysAtOnce: 1,
   athenaStorage: () => 'STORED AS PARQUET',
 };
 
@@ -75,7 +80,7 @@ function checkKeyFields(names: string[], first: string): void {
 const sqlText = (s: string) => `'${s.replaceAll("'", "''")}'`;
 const sqlName = (s: string) => `"${s.replaceAll('"', '""')}"`;
 
-export function parquetOutput(options: { compression?: ParquetCompression; dedupe?: Dedupe; compactBatchRows?: number } = {}): OutputFormat {
+export function parquetOutput(options: { compression?: ParquetCompression; dedupe?: Dedupe; decoderThread?: boolean; compactBatchRows?: number } = {}): OutputFormat {
   const compression = options.compression ?? 'snappy';
   const dedupe = options.dedupe === 'latest';
   /** The COPY options: the same inputs give the same bytes (one thread, the inputs' seed in the footer). */
@@ -88,7 +93,7 @@ export function parquetOutput(options: { compression?: ParquetCompression; dedup
       try {
         // compact gives this format its own files back: a rewrite of Parquet days
         if (await isParquet(inputs[0]?.file)) return await rewriteParquet(duck, inputs, outFile, copyOptions(day.seed), dedupe, options.compactBatchRows ?? COMPACT_BATCH_ROWS);
-        return await writeAvroInputs(duck, inputs, outFile, day, copyOptions(day.seed), dedupe);
+        return await writeAvroInputs(duck, inputs, outFile, day, copyOptions(day.seed), dedupe, options.decoderThread ?? true);
       } finally {
         duck.close();
         await rm(`${outFile}.duckdb-tmp`, { recursive: true, force: true });
@@ -129,9 +134,9 @@ async function openDuckDb(outFile: string): Promise<Duck> {
 }
 
 /** A merge: Avro inputs decoded into columns series by series, each series sorted, scanned by DuckDB's COPY chunk by chunk. */
-async function writeAvroInputs(duck: Duck, inputs: DayInput[], outFile: string, day: WriteDayOptions, copyOptions: string, dedupe: boolean): Promise<DayWritten> {
+async function writeAvroInputs(duck: Duck, inputs: DayInput[], outFile: string, day: WriteDayOptions, copyOptions: string, dedupe: boolean, decoderThread: boolean): Promise<DayWritten> {
+  const supply = seriesSupply(inputs, day.onInput, decoderThread);
   const { d } = duck;
-  const supply = seriesSupply(inputs, day.onInput);
   const { columns, tally } = supply;
   const { bad } = tally;
   const badInputs = () => badInputsError(bad);

@@ -48,9 +48,9 @@ export interface SeriesSupply {
   stop(): Promise<void>;
 }
 
-export function seriesSupply(inputs: DayInput[], onInput?: (records: number, bytes: number) => void): SeriesSupply {
+export function seriesSupply(inputs: DayInput[], onInput?: (records: number, bytes: number) => void, thread = true): SeriesSupply {
   const total = inputs.reduce((n, i) => n + i.size, 0);
-  return total >= DECODER_THREAD_MIN_BYTES ? new DecoderThread(inputs, onInput) : new DecodedAhead(inputs, onInput);
+  return thread && total >= DECODER_THREAD_MIN_BYTES ? new DecoderThread(inputs, onInput) : new DecodedAhead(inputs, onInput);
 }
 
 /** The main thread decodes an input at a time whenever DuckDB's scan is not asking, and whatever is not ready when asked. */

@@ -6,7 +6,8 @@ import { mapLimit } from '../shared/limit.js';
 
 /** Parts of multipart uploads; also the memory bound: at most UPLOAD_QUEUE x PART_SIZE bytes buffered per upload. */
 export const PART_SIZE = 8 * 1024 * 1024;
-export const UPLOAD_QUEUE = 4;
+/** Two: with 4 (32 MiB of parts) an upload beside a Parquet day's memory took `run` past 200 MB. */
+export const UPLOAD_QUEUE = 2;
 
 /** Sends one request under the caller's retry policy, naming the operation in its faults. */
 export type Call = <T>(operation: string, fn: () => Promise<T>) => Promise<T>;
