@@ -10,7 +10,8 @@
  * moves single runs by a third.
  * Each timed step starts after a `sync`, so none pays for writing back what the
  * step before it wrote. With --run, also `run` over every day into a bucket
- * of its own (its peak RSS with several days in flight); --avro-only skips
+ * of its own (its peak RSS with several days in flight; `--run-format parquet`
+ * for Parquet days); --avro-only skips
  * the Parquet merges and queries.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -35,6 +36,7 @@ const { values } = parseArgs({
     'range-years': { type: 'string' },
     startup: { type: 'boolean', default: false },
     run: { type: 'boolean', default: false },
+    'run-format': { type: 'string', default: 'avro' },
     'avro-only': { type: 'boolean', default: false },
   },
 });
@@ -242,9 +244,9 @@ try {
     const fresh = await world.s3.createBucket('run');
     await rm(world.workDir, { recursive: true, force: true });
     await world.writeConfig({ timeseries_type: 'ALL', date_range: { date_start: from, date_end: to }, concurrency, s3_buckets: { cold_tier_bucket_name: world.cold, repartitioned_bucket_name: fresh } });
-    const run = await cli('run');
+    const run = await cli('run', '--output-format', values['run-format']);
     check('run', run);
-    results.push({ stage: `run over the ${days} day(s) (once)`, m: run });
+    results.push({ stage: `run over the ${days} day(s), ${values['run-format']} (once)`, m: run });
   }
 
   console.log(`\nsitewise-repartition bench: ${days} day(s), ${seriesCount} series, ${objects} objects, ${records} records, ${mb.toFixed(1)} MB of snappy Avro`);
