@@ -43,8 +43,8 @@ const requireHere = createRequire(import.meta.url);
  * DUCKDB_MEMORY, and this side one series' day of decoded columns and its
  * sorted copy (and READY_AHEAD more from the decoder thread). Smaller groups
  * let one-series queries skip at a finer grain. Measured peak RSS: 193 MB for
- * a 20 M-record day in `merge`, 185 MB for `run` over three 6.8 M-record days
- * (one day written at a time: PARQUET.daysAtOnce).
+ * a 20 M-record day in `merge` and 189 MB in `run`, 185 MB for `run` over
+ * three 6.8 M-record days (one day written at a time: PARQUET.daysAtOnce).
  */
 export const ROW_GROUP_ROWS = 32 * 1024;
 
