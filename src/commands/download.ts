@@ -226,13 +226,13 @@ function reportSkipped(selection: Selection, log: Log, routine: 'info' | 'detail
 }
 
 /** A day's ledger and series, read once: `select` then picks what is new from any of its listed keys. */
-export interface DayPlan {
+interface DayPlan {
   previousIds: string[];
   select: (listed: ObjectInfo[]) => Selection;
 }
 
 /** Reads the ledger (adopting an original-written destination, which needs the whole listing) and the series. */
-export async function openDay(ctx: DownloadDeps, day: Day, everyKey: () => Promise<ObjectInfo[]>, options: DownloadOptions): Promise<DayPlan> {
+async function openDay(ctx: DownloadDeps, day: Day, everyKey: () => Promise<ObjectInfo[]>, options: DownloadOptions): Promise<DayPlan> {
   const { config, cold, dest, signal } = ctx;
   const commit = await DayCommit.open(dest, config, day, commitOptions(ctx));
   const previousIds = commit.previousIds ?? [];
