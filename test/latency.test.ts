@@ -101,10 +101,22 @@ describe('days at once', () => {
     await world?.stop();
   });
 
-  const coldGets = (day: number) => proxy.log.filter((r) => r.method === 'GET' && r.path.includes(`/${world.cold}/`) && !r.path.includes('list-type=2') && dayOf(r.path) === String(day));
+  const isColdGet = (r: { method: string; path: string }) => r.method === 'GET' && r.path.includes(`/${world.cold}/`) && !r.path.includes('list-type=2');
+  const coldGets = (day: number) => proxy.log.filter((r) => isColdGet(r) && dayOf(r.path) === String(day));
+  /**
+   * Holds the first object GET of each day named for that many ms, so a day is still downloading when the
+   * next one could start: without it a small day can end before the next is listed, on a fast machine.
+   */
+  const holdFirstGet = (msByDay: Record<number, number>) => {
+    proxy.slow = Object.entries(msByDay).map(([day, ms]) => {
+      let held = false;
+      return { ms, match: (r: { method: string; path: string }) => !held && isColdGet(r) && dayOf(r.path) === day && (held = true) };
+    });
+  };
 
   it('download: GETs of different days are in flight at once, and each day\'s lines come together, in order', async () => {
-    const r = await cliThrough(world, proxy, 40, ['download', '--from', '2024-07-10', '--to', '2024-07-12']);
+    holdFirstGet({ 12: 1500, 11: 4000 });
+    const r = await cliThrough(world, proxy, 40, ['download', '--from', '2024-07-10', '--to', '2024-07-12']).finally(() => (proxy.slow = []));
     assert.ok(coldGets(12).length > 0 && coldGets(11).length > 0 && coldGets(10).length > 0);
     assert.ok(overlapped(coldGets(12), coldGets(11)), 'GETs of 2024-07-12 and 2024-07-11 overlap');
     assert.ok(overlapped(coldGets(11), coldGets(10)), 'GETs of 2024-07-11 and 2024-07-10 overlap');
@@ -118,7 +130,8 @@ describe('days at once', () => {
   });
 
   it('run: the next day downloads while the first is merged and uploaded; every record lands once', async () => {
-    await cliThrough(world, proxy, 40, ['run', '--from', '2024-07-10', '--to', '2024-07-12']);
+    holdFirstGet({ 11: 6000 });
+    await cliThrough(world, proxy, 40, ['run', '--from', '2024-07-10', '--to', '2024-07-12']).finally(() => (proxy.slow = []));
     const uploadsOfSmall = proxy.log.filter((x) => x.method === 'PUT' && x.path.includes(`/${world.dest}/`) && dayOf(x.path) === '12' && /\.avro/.test(x.path));
     assert.ok(uploadsOfSmall.length > 0, 'the small day\'s data file was put');
     assert.ok(overlapped(uploadsOfSmall, coldGets(11)), 'the upload of 2024-07-12 overlaps GETs of 2024-07-11');
