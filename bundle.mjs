@@ -11,8 +11,18 @@ const common = {
   logLevel: 'warning',
 };
 // CommonJS has no import.meta: the bundles get the file's URL from __filename.
+// commander loads node:child_process (and with it net and dgram, some ms) at start, only to run
+// executable subcommands, which this CLI has none of: it gets a stand-in that loads it on first use.
+const lazyChildProcess = {
+  name: 'lazy-child-process',
+  setup(build) {
+    build.onResolve({ filter: /^(node:)?child_process$/ }, (args) => (args.importer.includes('/node_modules/commander/') ? { path: 'child_process', namespace: 'lazy' } : undefined));
+    build.onLoad({ filter: /.*/, namespace: 'lazy' }, () => ({ contents: "module.exports = { spawn: (...args) => require('node:child_process').spawn(...args) };", loader: 'js' }));
+  },
+};
 const commonJs = {
   ...common,
+  plugins: [lazyChildProcess],
   format: 'cjs',
   outExtension: { '.js': '.cjs' },
   define: { 'import.meta.url': 'swrImportMetaUrl' },

@@ -1,5 +1,6 @@
 import os from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { threads } from '../shared/load-on-use.js';
 import { AvroFormatError } from './avro-format-error.js';
 import type { BlockReply, BlockTask } from './block-worker.js';
 
@@ -43,7 +44,7 @@ export class BlockPool {
     if (this.slots.length < this.size) {
       // A small young generation: the workers make short-lived block buffers, and a
       // default-sized one lets each of them hold tens of MB of garbage between scavenges.
-      const worker = new Worker(new URL('./block-worker.js', import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
+      const worker = new (threads().Worker)(new URL('./block-worker.js', import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
       const slot: Slot = { worker, pending: 0 };
       worker.on('message', (reply: BlockReply) => this.settle(reply));
       worker.on('error', (err) => this.fail(slot, err));

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
-import zlib from 'node:zlib';
 import type snappyLib from 'snappy';
+import { zlib } from '../shared/load-on-use.js';
 import { AvroFormatError } from './avro-format-error.js';
 
 const requireHere = createRequire(import.meta.url);
@@ -36,7 +36,7 @@ export function decompressBlockInto(codec: string, data: Buffer, name: string, i
     if (data.length < 4) throw new Error('snappy block shorter than its CRC');
     const length = snappyInto(data.subarray(0, data.length - 4), scratch);
     const raw = scratch.buffer.subarray(0, length);
-    if (zlib.crc32(raw) !== data.readUInt32BE(data.length - 4)) throw new Error('snappy block CRC32 does not match its data');
+    if (zlib().crc32(raw) !== data.readUInt32BE(data.length - 4)) throw new Error('snappy block CRC32 does not match its data');
     return raw;
   } catch (err) {
     throw new AvroFormatError(name, `block ${index} is corrupt: ${(err as Error).message}`);
@@ -108,13 +108,13 @@ function decompress(codec: string, data: Buffer): Buffer {
     case 'null':
       return data;
     case 'deflate':
-      return zlib.inflateRawSync(data);
+      return zlib().inflateRawSync(data);
     case 'snappy': {
       // Avro's snappy blocks end with the CRC32 of the uncompressed bytes.
       if (data.length < 4) throw new Error('snappy block shorter than its CRC');
       const raw = snappy().uncompressSync(data.subarray(0, data.length - 4), { asBuffer: true, copyOutputData: true }) as Buffer;
       const expected = data.readUInt32BE(data.length - 4);
-      if (zlib.crc32(raw) !== expected) throw new Error('snappy block CRC32 does not match its data');
+      if (zlib().crc32(raw) !== expected) throw new Error('snappy block CRC32 does not match its data');
       return raw;
     }
     default:
@@ -124,7 +124,7 @@ function decompress(codec: string, data: Buffer): Buffer {
 
 export function compressSnappyBlock(raw: Buffer): Buffer {
   const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(zlib.crc32(raw));
+  crc.writeUInt32BE(zlib().crc32(raw));
   return Buffer.concat([snappy().compressSync(raw), crc]);
 }
 
@@ -134,7 +134,7 @@ export function compressBlock(codec: string, raw: Buffer): Buffer {
     case 'null':
       return raw;
     case 'deflate':
-      return zlib.deflateRawSync(raw);
+      return zlib().deflateRawSync(raw);
     case 'snappy':
       return compressSnappyBlock(raw);
     default:

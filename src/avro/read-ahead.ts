@@ -1,4 +1,5 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { threads } from '../shared/load-on-use.js';
 import type { ReaderMessage, ReadJob } from './read-ahead-worker.js';
 import type { Entry } from './read-group.js';
 
@@ -20,7 +21,7 @@ export class ReaderThreads {
 
   private spawn(): ReaderThread {
     const running = new Int32Array(new SharedArrayBuffer(4));
-    const worker = new Worker(new URL('./read-ahead-worker.js', import.meta.url), { workerData: { running }, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
+    const worker = new (threads().Worker)(new URL('./read-ahead-worker.js', import.meta.url), { workerData: { running }, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
     worker.unref();
     return { worker, running };
   }

@@ -9,7 +9,8 @@
  *   the main thread, an input at a time between DuckDB's requests.
  * At most READY_AHEAD decoded series wait: each is a series' day of columns.
  */
-import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import type { MessagePort, Worker } from 'node:worker_threads';
+import { threads } from '../shared/load-on-use.js';
 import { ColumnData, transferable, type ColumnParts } from './avro-columns.js';
 import type { DayInput } from './output-format.js';
 import { avroSource, type Column, type Tally } from './series-source.js';
@@ -125,10 +126,10 @@ class DecoderThread implements SeriesSupply {
   ) {
     // the columns from the first input's header, as the thread's source finds them
     this.columns = avroSource(inputs, { records: 0, bytesIn: 0, bad: [] }).columns;
-    const { port1, port2 } = new MessageChannel();
+    const { port1, port2 } = new (threads().MessageChannel)();
     this.port = port1;
     const job: DecodeJob = { inputs, port: port2, counters: this.counters, ahead: READY_AHEAD };
-    this.worker = new Worker(new URL('./decode-worker.js', import.meta.url), { workerData: job, transferList: [port2], resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 } });
+    this.worker = new (threads().Worker)(new URL('./decode-worker.js', import.meta.url), { workerData: job, transferList: [port2], resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 } });
     this.worker.unref();
   }
 
@@ -157,7 +158,7 @@ class DecoderThread implements SeriesSupply {
   private receive(): DecodedMessage {
     let [alive, since] = [Atomics.load(this.counters, ALIVE), Date.now()];
     for (;;) {
-      const got = receiveMessageOnPort(this.port);
+      const got = threads().receiveMessageOnPort(this.port);
       if (got) return got.message as DecodedMessage;
       const posted = Atomics.load(this.counters, POSTED);
       Atomics.wait(this.counters, POSTED, posted, 1000);

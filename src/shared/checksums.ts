@@ -5,7 +5,7 @@
  * against their published check values in the unit tests.
  */
 import { createHash, type Hash } from 'node:crypto';
-import zlib from 'node:zlib';
+import { zlib } from './load-on-use.js';
 
 export const CHECKSUM_ALGORITHMS = ['CRC64NVME', 'CRC32', 'CRC32C', 'SHA256', 'SHA1'] as const;
 export type ChecksumAlgorithm = (typeof CHECKSUM_ALGORITHMS)[number];
@@ -65,7 +65,7 @@ export function createChecksum(algorithm: ChecksumAlgorithm): Checksum {
   switch (algorithm) {
     case 'CRC32': {
       let crc = 0;
-      return { update: (chunk) => (crc = zlib.crc32(chunk, crc)), digest: () => u32(crc).toString('base64') };
+      return { update: (chunk) => (crc = zlib().crc32(chunk, crc)), digest: () => u32(crc).toString('base64') };
     }
     case 'CRC32C': {
       const table = TABLES.crc32c;
