@@ -51,8 +51,8 @@ describe('help, version, mistakes', () => {
     assert.ok(oneLine.includes(`parallel S3 transfers (default ${defaultOf('concurrency')})`), r.stdout);
     assert.equal(defaultOf('concurrency'), String(KEYS.find((k) => k.path === 'concurrency')!.default));
   });
-  it('starts with its code cache missing or damaged, and writes a good one', async () => {
-    const cache = path.join(path.dirname(CLI), 'cli.cjs.v8-cache');
+  it('starts with its code cache missing or damaged, and writes a good one; each command keeps its own', async () => {
+    const cache = path.join(path.dirname(CLI), 'cli.cjs.other.v8-cache');
     for (const damage of [() => writeFile(cache, 'not a V8 code cache'), () => rm(cache, { force: true })]) {
       await damage();
       const r = await run(['--version']);
@@ -64,6 +64,12 @@ describe('help, version, mistakes', () => {
     // and V8 takes it: a start with it writes nothing new
     const before = (await stat(cache)).mtimeMs;
     assert.equal((await run(['--version'])).code, 0);
+    assert.equal((await stat(cache)).mtimeMs, before);
+    // a command's first start after that writes a cache of its own, with the functions it compiled
+    const mergeCache = path.join(path.dirname(CLI), 'cli.cjs.merge.v8-cache');
+    await rm(mergeCache, { force: true });
+    assert.equal((await run(['merge', '--help'])).code, 0);
+    assert.ok((await stat(mergeCache)).size > 10_000);
     assert.equal((await stat(cache)).mtimeMs, before);
   });
 
