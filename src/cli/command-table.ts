@@ -212,22 +212,33 @@ async function downloadDeps(rt: Runtime, stage: Stage = 'download'): Promise<Dow
   const range = dayRange(config);
   const cold = store(config.coldBucket);
   const dest = store(config.destBucket);
-  await checkBuckets(rt, [
-    { store: cold, key: 's3_buckets.cold_tier_bucket_name' },
-    { store: dest, key: 's3_buckets.repartitioned_bucket_name' },
-  ]);
-  return {
-    config,
-    emit,
-    signal,
-    range,
-    cold,
-    dest,
-    series: await seriesLookup(rt),
-    transfers: createLimiter(config.concurrency),
-    guard: rt.flags.dryRun || stage === 'plan' ? SINGLE_HOST : await guardOf(rt, dest, stage),
-    shard,
-  };
+  const guard = checkedGuard(
+    rt,
+    [
+      { store: cold, key: 's3_buckets.cold_tier_bucket_name' },
+      { store: dest, key: 's3_buckets.repartitioned_bucket_name' },
+    ],
+    rt.flags.dryRun || stage === 'plan' ? undefined : { dest, stage },
+  );
+  const [checked, series] = await Promise.all([guard, seriesLookup(rt)]);
+  return { config, emit, signal, range, cold, dest, series, transfers: createLimiter(config.concurrency), guard: checked, shard };
+}
+
+/**
+ * The buckets checked and the destination's guard probed at once (the probe's
+ * round trips are most of a command's start-up against a distant region).
+ * When a check fails, its message wins, once the probe has ended (and deleted
+ * its scratch object). No `probe`: the single-host guard (dry runs, plans).
+ */
+async function checkedGuard(rt: Runtime, buckets: { store: ObjectStore; key: string }[], probe?: { dest: ObjectStore; stage: Stage }): Promise<DestinationGuard> {
+  const guard = probe ? guardOf(rt, probe.dest, probe.stage) : Promise.resolve(SINGLE_HOST);
+  try {
+    await checkBuckets(rt, buckets);
+  } catch (err) {
+    await guard.catch(() => undefined);
+    throw err;
+  }
+  return guard;
 }
 
 async function uploadDeps(rt: Runtime, stage: Stage = 'upload'): Promise<UploadDeps> {
@@ -235,8 +246,8 @@ async function uploadDeps(rt: Runtime, stage: Stage = 'upload'): Promise<UploadD
   const store = await s3Stores(rt);
   const { config, emit, signal } = rt;
   const dest = store(config.destBucket);
-  await checkBuckets(rt, [{ store: dest, key: 's3_buckets.repartitioned_bucket_name' }]);
-  return { config, emit, signal, dest, transfers: createLimiter(config.concurrency), guard: rt.flags.dryRun ? SINGLE_HOST : await guardOf(rt, dest, stage), shard };
+  const guard = await checkedGuard(rt, [{ store: dest, key: 's3_buckets.repartitioned_bucket_name' }], rt.flags.dryRun ? undefined : { dest, stage });
+  return { config, emit, signal, dest, transfers: createLimiter(config.concurrency), guard, shard };
 }
 
 const SKIP_BAD_HELP =

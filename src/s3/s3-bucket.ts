@@ -168,11 +168,18 @@ export class S3Bucket implements ObjectStore {
     const updated = async (before: string | undefined, body: string) => !(await refused(this.put(scratchKey, body, { ifMatch: before ?? '' }, signal))) || (await etag()) !== before;
     try {
       // the key is this run's alone: a refusal here is the store honouring the condition on a retried create
-      await refused(this.put(scratchKey, 'probe 1', { ifNoneMatch: '*' }, signal));
-      const createIfAbsent = await refused(this.put(scratchKey, 'probe 2', { ifNoneMatch: '*' }, signal));
-      const wrongRefused = await refused(this.put(scratchKey, 'probe 3', { ifMatch: '0'.repeat(32) }, signal));
+      const created = await this.put(scratchKey, 'probe 1', { ifNoneMatch: '*' }, signal).catch((err: unknown) => {
+        if (err instanceof PreconditionFailedError) return undefined;
+        throw err;
+      });
+      // both at once (one round trip less at start-up): a store that honours conditions refuses both and the object stays as created
+      const [createIfAbsent, wrongRefused] = await Promise.all([
+        refused(this.put(scratchKey, 'probe 2', { ifNoneMatch: '*' }, signal)),
+        refused(this.put(scratchKey, 'probe 3', { ifMatch: '0'.repeat(32) }, signal)),
+      ]);
       if (!wrongRefused) return { createIfAbsent, updateIfMatch: false };
-      if (await updated(await etag(), 'probe 4')) return { createIfAbsent, updateIfMatch: true };
+      const current = createIfAbsent && created?.etag ? created.etag : await etag();
+      if (await updated(current, 'probe 4')) return { createIfAbsent, updateIfMatch: true };
       this.ifMatchQuoted = false;
       if (await updated(await etag(), 'probe 5')) return { createIfAbsent, updateIfMatch: true };
       this.ifMatchQuoted = true;
