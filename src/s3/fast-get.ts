@@ -27,13 +27,23 @@ type Agent = http.Agent | https.Agent;
  * at most POOL_MAX_BYTES wait to be used again.
  */
 const POOL_MAX_BYTES = 32 * 2 ** 20;
+/**
+ * The waiting buffers are dropped once no GET has taken one for this long:
+ * `run` merges and uploads for tens of seconds after its last download, and
+ * would otherwise hold up to POOL_MAX_BYTES it no longer uses.
+ */
+const POOL_IDLE_MS = 2_000;
 
 class BodyPool {
   private readonly free = new Map<number, Buffer[]>();
   private readonly ours = new WeakSet<ArrayBufferLike>();
   /** Bytes waiting in `free`, at most POOL_MAX_BYTES (objects of many sizes would otherwise keep a set of each). */
   private idleBytes = 0;
+  private lastTake = 0;
+  private dropTimer: NodeJS.Timeout | undefined;
   take(length: number): Buffer {
+    this.lastTake = Date.now();
+    this.dropTimer ??= setTimeout(() => this.dropIfIdle(), POOL_IDLE_MS).unref();
     // 4 KiB and up: each buffer has a memory block of its own, not a slice of Node's shared pool
     const size = 2 ** Math.ceil(Math.log2(Math.max(length, 4096)));
     const reused = this.free.get(size)?.pop();
@@ -44,6 +54,16 @@ class BodyPool {
     const fresh = Buffer.allocUnsafe(size);
     this.ours.add(fresh.buffer);
     return fresh;
+  }
+  private dropIfIdle(): void {
+    const idleFor = Date.now() - this.lastTake;
+    if (idleFor < POOL_IDLE_MS) {
+      this.dropTimer = setTimeout(() => this.dropIfIdle(), POOL_IDLE_MS - idleFor).unref();
+      return;
+    }
+    this.dropTimer = undefined;
+    this.free.clear();
+    this.idleBytes = 0;
   }
   /** Takes back a buffer take() gave (or a part of one); any other is left to the GC. */
   give(body: Buffer): void {
