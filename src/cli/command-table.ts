@@ -163,7 +163,7 @@ async function seriesLookup(rt: Runtime): Promise<SeriesLookup> {
   };
 }
 
-function outputFormat(rt: Runtime, options: { decoderThread?: boolean } = {}): OutputFormat {
+function outputFormat(rt: Runtime, options: { helperThread?: boolean } = {}): OutputFormat {
   const format = createOutputFormat(rt.config.outputFormat, { checkCrc: rt.flags.crcCheck, compression: rt.config.outputCompression, dedupe: rt.config.outputDedupe, ...options });
   rt.onClose(() => format.close());
   return format;
@@ -345,7 +345,7 @@ export const DAY_COMMANDS: CommandEntry[] = [
         .option('--compact', 'compact each day after its upload (see compact): one data file a day')
         .option('--dry-run', "print what each day would download (as download --dry-run does), then merge and upload; write nothing, locally or in S3"),
     dryRun: (flags) => flags.dryRun === true,
-    deps: async (rt) => ({ ...(await downloadDeps(rt, 'run')), format: outputFormat(rt, { decoderThread: false }), skipBadObjects: rt.flags.skipBadObjects, compact: rt.flags.compact }),
+    deps: async (rt) => ({ ...(await downloadDeps(rt, 'run')), format: outputFormat(rt, { helperThread: false }), skipBadObjects: rt.flags.skipBadObjects, compact: rt.flags.compact }),
     run: async (deps, flags) => {
       if (!flags.dryRun) return (await import('../commands/run.js')).run(deps);
       // nothing downloaded, so nothing to merge or upload: what download would fetch is the whole answer

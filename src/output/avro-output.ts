@@ -14,6 +14,8 @@ export interface AvroOutputOptions {
   checkCrc?: boolean;
   /** latest: keep only each key's latest recordVersion (see avro/dedupe-latest.ts). */
   dedupe?: Dedupe;
+  /** false: never a reader thread (see FormatOptions.helperThread). */
+  helperThread?: boolean;
 }
 
 /** What a format tells its caller of bad inputs: each by its name, and one message for all. */
@@ -58,6 +60,7 @@ export function avroOutput(options: AvroOutputOptions = {}): OutputFormat {
         workers,
         checkCrc: options.checkCrc,
         onInput: day.onInput,
+        ...(options.helperThread === false ? { readerThreadMinBytes: Infinity } : {}),
       }).catch(async (err: unknown) => {
         // the merge stops at the first bad input: look at all of them, so the day's message names every one
         if (!(err instanceof AvroFormatError)) throw err;

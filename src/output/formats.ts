@@ -12,11 +12,11 @@ export interface FormatOptions {
   /** output.dedupe. */
   dedupe?: Dedupe;
   /**
-   * Parquet: decode a large day's inputs on a thread of its own (the default):
-   * some 25 % faster, and some 20 MB more. `run` decodes in place: its
-   * downloads and uploads share the memory bound.
+   * A large day's inputs decoded (Parquet) or read ahead (Avro) on a thread of
+   * its own (the default): faster, and some 20 MB more. `run` does without:
+   * its downloads and uploads share the memory bound.
    */
-  decoderThread?: boolean;
+  helperThread?: boolean;
 }
 
 const FORMATS = {

@@ -80,7 +80,7 @@ function checkKeyFields(names: string[], first: string): void {
 const sqlText = (s: string) => `'${s.replaceAll("'", "''")}'`;
 const sqlName = (s: string) => `"${s.replaceAll('"', '""')}"`;
 
-export function parquetOutput(options: { compression?: ParquetCompression; dedupe?: Dedupe; decoderThread?: boolean; compactBatchRows?: number } = {}): OutputFormat {
+export function parquetOutput(options: { compression?: ParquetCompression; dedupe?: Dedupe; helperThread?: boolean; compactBatchRows?: number } = {}): OutputFormat {
   const compression = options.compression ?? 'snappy';
   const dedupe = options.dedupe === 'latest';
   /** The COPY options: the same inputs give the same bytes (one thread, the inputs' seed in the footer). */
@@ -93,7 +93,7 @@ export function parquetOutput(options: { compression?: ParquetCompression; dedup
       try {
         // compact gives this format its own files back: a rewrite of Parquet days
         if (await isParquet(inputs[0]?.file)) return await rewriteParquet(duck, inputs, outFile, copyOptions(day.seed), dedupe, options.compactBatchRows ?? COMPACT_BATCH_ROWS);
-        return await writeAvroInputs(duck, inputs, outFile, day, copyOptions(day.seed), dedupe, options.decoderThread ?? true);
+        return await writeAvroInputs(duck, inputs, outFile, day, copyOptions(day.seed), dedupe, options.helperThread ?? true);
       } finally {
         duck.close();
         await rm(`${outFile}.duckdb-tmp`, { recursive: true, force: true });
