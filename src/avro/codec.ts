@@ -1,11 +1,5 @@
-import { createRequire } from 'node:module';
-import type snappyLib from 'snappy';
-import { zlib } from '../shared/load-on-use.js';
+import { snappy, zlib } from '../shared/load-on-use.js';
 import { AvroFormatError } from './avro-format-error.js';
-
-const requireHere = createRequire(import.meta.url);
-/** The native binding, loaded on first use (require keeps it): a block copy never compresses or decompresses. */
-const snappy = () => requireHere('snappy') as typeof snappyLib;
 
 export const OUTPUT_CODEC = 'snappy';
 export const SUPPORTED_CODECS = ['null', 'deflate', 'snappy'] as const;

@@ -15,16 +15,14 @@
  * every block is copied.
  */
 import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type avro from 'avsc';
+import { avsc } from '../shared/load-on-use.js';
 import { BlockCursor, flatFields, type FlatField } from './flat-schema.js';
 import { AvroFormatError } from './avro-format-error.js';
 import { ByteReader } from './byte-reader.js';
 import { compressBlock, decompressBlock } from './codec.js';
 import { readHeader, SYNC_SIZE, type ContainerHeader } from './container.js';
 import { ContainerWriter } from './container-writer.js';
-
-const requireHere = createRequire(import.meta.url);
 
 /** Records per block written for the deduplicated series. */
 const BLOCK_RECORDS = 4096;
@@ -270,7 +268,7 @@ function flatKeyReader(fields: FlatField[]): KeyReader {
 }
 
 function avscKeyReader(schema: object): KeyReader {
-  const type = (requireHere('avsc') as typeof avro).Type.forSchema(schema as avro.Schema, { wrapUnions: false });
+  const type = avsc().Type.forSchema(schema as avro.Schema, { wrapUnions: false });
   return (raw, count, visit) => {
     let pos = 0;
     for (let r = 0; r < count; r++) {

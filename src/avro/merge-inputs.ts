@@ -1,7 +1,7 @@
 /** Opening a merge's inputs and reading their headers, shared by the same-schema and mixed-schema paths. */
 import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type avro from 'avsc';
+import { avsc } from '../shared/load-on-use.js';
 import { AvroFormatError } from './avro-format-error.js';
 import { ByteReader } from './byte-reader.js';
 import { SUPPORTED_CODECS } from './codec.js';
@@ -9,10 +9,6 @@ import { parseWholeHeader, readHeader, SYNC_SIZE, type ContainerHeader } from '.
 import type { MergeInput } from './merge-options.js';
 
 const READ_CHUNK = 1024 * 1024;
-
-const requireHere = createRequire(import.meta.url);
-/** avsc, loaded on first use (require keeps it): a block copy of inputs that share one schema text never needs it. */
-const avroLib = () => requireHere('avsc') as typeof avro;
 
 /** An input opened for copying: a small file in memory, or a large one as a stream. */
 export type Opened = { input: MergeInput; whole: Buffer } | { input: MergeInput; stream: ByteReader };
@@ -32,7 +28,7 @@ export class Schemas {
     if (!schema) {
       let type: avro.Type;
       try {
-        type = avroLib().Type.forSchema(JSON.parse(header.schemaText) as avro.Schema);
+        type = avsc().Type.forSchema(JSON.parse(header.schemaText) as avro.Schema);
       } catch (err) {
         throw new AvroFormatError(name, `invalid schema in header (${(err as Error).message})`);
       }

@@ -60,7 +60,7 @@ export function avroOutput(options: AvroOutputOptions = {}): OutputFormat {
         workers,
         checkCrc: options.checkCrc,
         onInput: day.onInput,
-        ...(options.helperThread === false ? { readerThreadMinBytes: Infinity } : {}),
+        readerThreadMinBytes: options.helperThread === false ? Infinity : undefined,
       }).catch(async (err: unknown) => {
         // the merge stops at the first bad input: look at all of them, so the day's message names every one
         if (!(err instanceof AvroFormatError)) throw err;

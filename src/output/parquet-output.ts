@@ -22,20 +22,17 @@
 import { mkdir, mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createRequire } from 'node:module';
 import type * as Bindings from '@duckdb/node-bindings';
 import type * as DuckDB from '@duckdb/node-api';
 import { KEY_FIELDS } from '../avro/dedupe-latest.js';
 import type { Dedupe } from '../config/load-config.js';
 import { DayError } from '../shared/errors.js';
+import { duckdb } from '../shared/load-on-use.js';
 import { ColumnData } from './avro-columns.js';
 import { CHUNK_ROWS, ChunkWriter, duckType } from './duckdb-chunk.js';
 import { rowsOf, type Column } from './series-source.js';
 import { seriesSupply } from './series-supply.js';
 import { BadInputsError, type DayInput, type DayWritten, type FormatInfo, type OutputFormat, type WriteDayOptions } from './output-format.js';
-
-// required, not imported: the bundled CLI runs in a vm script, which has no dynamic import
-const requireHere = createRequire(import.meta.url);
 
 /**
  * Rows per row group. Memory while writing: DuckDB holds the row group
@@ -112,9 +109,7 @@ interface Duck {
 
 /** An in-memory DuckDB of one thread (the bytes written do not depend on scheduling), its spill folder beside the output. */
 async function openDuckDb(outFile: string): Promise<Duck> {
-  // loaded here: the Avro path and the other commands never pay for them
-  const d = requireHere('@duckdb/node-bindings') as typeof Bindings;
-  const api = requireHere('@duckdb/node-api') as typeof DuckDB;
+  const { bindings: d, api } = duckdb();
   const config = d.create_config();
   d.set_config(config, 'threads', '1');
   d.set_config(config, 'memory_limit', DUCKDB_MEMORY);

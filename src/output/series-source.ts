@@ -4,16 +4,14 @@
  * day's own files are rewritten by DuckDB alone: parquet-output.ts).
  */
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type avro from 'avsc';
 import { AvroFormatError } from '../avro/avro-format-error.js';
 import { decompressBlock, decompressBlockInto, SUPPORTED_CODECS, type Scratch } from '../avro/codec.js';
 import { BlockFramer, parseWholeHeader } from '../avro/container.js';
 import { flatFields, type Primitive } from '../avro/flat-schema.js';
+import { avsc as loadAvsc } from '../shared/load-on-use.js';
 import { ColumnData, decodeBlock } from './avro-columns.js';
 import type { DayInput } from './output-format.js';
-
-const requireHere = createRequire(import.meta.url);
 
 /** A column: its name, how it is stored (ColumnData's type), whether it holds a nested Avro type as JSON text, and whether it is optional. */
 export type Column = { name: string; type: Exclude<Primitive, 'null'>; json: boolean; nullable: boolean };
@@ -117,7 +115,7 @@ export interface ColumnsPool {
 
 /** Avro inputs, series by series: a flat schema decoded straight into columns, another by avsc (nested types as JSON text). */
 export function avroSource(inputs: DayInput[], tally: Tally, pool: ColumnsPool = []): SeriesSource {
-  const avsc = requireHere('avsc') as typeof avro;
+  const avsc = loadAvsc();
   // series by series, in seriesId order; an input of unknown series sorts by its name
   const bySeries = new Map<string, DayInput[]>();
   for (const input of inputs) {

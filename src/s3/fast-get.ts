@@ -28,7 +28,7 @@ type Agent = http.Agent | https.Agent;
  */
 const POOL_MAX_BYTES = 32 * 2 ** 20;
 /**
- * The waiting buffers are dropped once no GET has taken one for this long:
+ * The waiting buffers are dropped once no GET has taken or given back one for this long:
  * `run` merges and uploads for tens of seconds after its last download, and
  * would otherwise hold up to POOL_MAX_BYTES it no longer uses.
  */
@@ -39,11 +39,10 @@ class BodyPool {
   private readonly ours = new WeakSet<ArrayBufferLike>();
   /** Bytes waiting in `free`, at most POOL_MAX_BYTES (objects of many sizes would otherwise keep a set of each). */
   private idleBytes = 0;
-  private lastTake = 0;
-  private dropTimer: NodeJS.Timeout | undefined;
+  /** Restarted by every take() and give(): fires once the pool has been idle for POOL_IDLE_MS. */
+  private readonly idle = setTimeout(() => this.dropIdle(), POOL_IDLE_MS).unref();
   take(length: number): Buffer {
-    this.lastTake = Date.now();
-    this.dropTimer ??= setTimeout(() => this.dropIfIdle(), POOL_IDLE_MS).unref();
+    this.idle.refresh();
     // 4 KiB and up: each buffer has a memory block of its own, not a slice of Node's shared pool
     const size = 2 ** Math.ceil(Math.log2(Math.max(length, 4096)));
     const reused = this.free.get(size)?.pop();
@@ -55,18 +54,13 @@ class BodyPool {
     this.ours.add(fresh.buffer);
     return fresh;
   }
-  private dropIfIdle(): void {
-    const idleFor = Date.now() - this.lastTake;
-    if (idleFor < POOL_IDLE_MS) {
-      this.dropTimer = setTimeout(() => this.dropIfIdle(), POOL_IDLE_MS - idleFor).unref();
-      return;
-    }
-    this.dropTimer = undefined;
+  private dropIdle(): void {
     this.free.clear();
     this.idleBytes = 0;
   }
   /** Takes back a buffer take() gave (or a part of one); any other is left to the GC. */
   give(body: Buffer): void {
+    this.idle.refresh();
     if (!this.ours.has(body.buffer) || this.idleBytes + body.buffer.byteLength > POOL_MAX_BYTES) return;
     this.idleBytes += body.buffer.byteLength;
     const whole = Buffer.from(body.buffer, 0, body.buffer.byteLength);
