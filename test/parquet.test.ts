@@ -282,6 +282,23 @@ describe('Parquet writer: every column kind through DuckDB\'s chunks', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  it('a block of more records than twice the rows read before it, then a few more: every value in its row', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'kinds-block-'));
+    // one block of 3,001 records (a writer with a large sync interval), then an export of 5: the columns grow by the block, not by doubling
+    const [big, few] = [rowsOf(ids[0], 3001), rowsOf(ids[0], 5).map((r) => ({ ...r, timeInSeconds: r.timeInSeconds + 10_000 }))];
+    const inputs = [];
+    for (const [i, records] of [big, few].entries()) {
+      const file = path.join(dir, `${i}.avro`);
+      const body = await encodeAvro(records, 'snappy', type, 2 ** 20);
+      await writeFile(file, body);
+      inputs.push({ file, name: `in-${i}`, size: body.length, seriesId: ids[0] });
+    }
+    const out = path.join(dir, 'out.parquet');
+    await parquetOutput({}).writeDay(inputs, out, { seed: 'block' });
+    await assertReadsBack(out, [...big.reverse(), ...few.reverse()]);
+    await rm(dir, { recursive: true, force: true });
+  });
+
   it('a row group that begins inside a series, at a row that is not a multiple of 8, keeps every value and null in its row', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'kinds-cut-'));
     // 3 rows of series-a, then series-b across the first row group's end: its rows from the cut on start at row 32,765 of the series

@@ -18,6 +18,7 @@ import { arrayOf, checkShape, count, object, optional, string } from '../src/sha
 import { checksumOf, createChecksum } from '../src/shared/checksums.js';
 import { ContentChecker, etagIsMd5, fullObjectChecksum, type IntegrityHeaders } from '../src/s3/content-check.js';
 import { AvroFormatError } from '../src/avro/avro-format-error.js';
+import { ColumnData } from '../src/output/avro-columns.js';
 import { compressSnappyBlock, decompressBlock, decompressBlockInto, type Scratch } from '../src/avro/codec.js';
 import { prng } from './support/generate-cold-tier.js';
 
@@ -368,5 +369,39 @@ describe('snappy blocks decoded into a reused buffer', () => {
       }
     }
     assert.ok(caught > 290, `${caught} of 300 damaged blocks refused`);
+  });
+});
+
+describe('decoded columns (the Parquet path)', () => {
+  it('keeps every value when one block holds more rows than twice what the column had room for', () => {
+    // the room grew to exactly 3,001 values while the validity bits, whole bytes, counted 3,008: rows 3,001-3,007 were lost
+    for (const type of ['long', 'double', 'string'] as const) {
+      const c = new ColumnData(type);
+      c.ensure(3001);
+      for (let i = 0; i < 3005; i++) c.appendValue(type === 'string' ? `s${i}` : i * 1000);
+      for (let i = 0; i < 3005; i++) {
+        if (type === 'string') assert.equal(Buffer.from(c.values[c.codes[i]!]!).toString(), `s${i}`, `${type} row ${i}`);
+        else assert.equal(c.numberAt(i), i * 1000, `${type} row ${i}`);
+      }
+    }
+  });
+
+  it('gathers values and nulls in the order given, at any column size', () => {
+    for (const pattern of [(_: number) => true, (_: number) => false, (i: number) => i % 3 !== 0]) {
+      for (const rows of [5, 8, 21, 64]) {
+        const from = new ColumnData('double', 4);
+        for (let i = 0; i < rows; i++) from.appendValue(pattern(i) ? i : null);
+        const into = new ColumnData('double', 4);
+        into.appendValue(null);
+        const order = Array.from({ length: rows }, (_, i) => rows - 1 - i);
+        into.gather(from, order);
+        assert.equal(into.length, rows + 1);
+        assert.equal(into.has(0), false);
+        for (let k = 0; k < rows; k++) {
+          assert.equal(into.has(1 + k), pattern(order[k]!), `${rows} rows, row ${k}`);
+          if (pattern(order[k]!)) assert.equal(into.numberAt(1 + k), order[k]);
+        }
+      }
+    }
   });
 });

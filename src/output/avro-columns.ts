@@ -24,8 +24,10 @@ export class ColumnData {
 
   constructor(
     readonly type: Exclude<Primitive, 'null'>,
-    capacity = 1024,
+    rows = 1024,
   ) {
+    // whole bytes of validity bits: ensure() takes their number as the room for values
+    const capacity = roomFor(rows);
     const strings = type === 'string' || type === 'bytes';
     this.numbers = new Float64Array(type === 'long' || strings ? 0 : capacity);
     this.words = new Int32Array(type === 'long' ? capacity * 2 : 0);
@@ -86,7 +88,7 @@ export class ColumnData {
   ensure(rows: number): void {
     const need = this.length + rows;
     if (need <= this.valid.length * 8) return;
-    const cap = Math.max(need, this.valid.length * 16);
+    const cap = roomFor(Math.max(need, this.valid.length * 16));
     this.valid = copyInto(new Uint8Array((cap + 7) >> 3), this.valid);
     if (this.numbers.length) this.numbers = copyInto(new Float64Array(cap), this.numbers);
     if (this.words.length) this.words = copyInto(new Int32Array(cap * 2), this.words);
@@ -160,6 +162,9 @@ export type ColumnParts = Pick<ColumnData, 'type' | 'length' | 'numbers' | 'word
 
 /** The buffers of `parts` that can move to another thread without a copy. */
 export const transferable = (parts: ColumnParts): ArrayBuffer[] => [parts.numbers, parts.words, parts.codes, parts.valid].map((a) => a.buffer as ArrayBuffer);
+
+/** Rows rounded up to a whole byte of validity bits: room for a row's bit is then room for its value. */
+const roomFor = (rows: number) => (rows + 7) & ~7;
 
 function copyInto<A extends Float64Array | Int32Array | Uint8Array>(to: A, from: A): A {
   to.set(from);
