@@ -299,6 +299,31 @@ describe('Parquet writer: every column kind through DuckDB\'s chunks', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  it('a series whose text differs on every record, too many values for the decoder thread, is written whole on the main thread instead', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'kinds-distinct-'));
+    // 240,000 distinct tags in one series' day (a text reading at some 3 Hz): more than the thread's heap holds
+    const rows = rowsOf(ids[0], 240_000).map((r, i) => ({ ...r, tag: `reading ${i} of a text sensor` }));
+    const inputs = [];
+    for (const [i, part] of [rows.slice(0, 120_000), rows.slice(120_000)].entries()) {
+      const file = path.join(dir, `${i}.avro`);
+      const body = await encodeAvro(part, 'snappy', type);
+      await writeFile(file, body);
+      // said to be large: a day that goes to the decoder thread
+      inputs.push({ file, name: `in-${i}`, size: DECODER_THREAD_MIN_BYTES, seriesId: ids[0] });
+    }
+    const out = path.join(dir, 'out.parquet');
+    const seen: number[] = [];
+    const written = await parquetOutput({}).writeDay(inputs, out, { seed: 'distinct', onInput: (_r, bytes) => seen.push(bytes) });
+    assert.equal(written.records, rows.length);
+    // progress counts each input's bytes once, though the day was begun on the thread
+    assert.equal(
+      seen.reduce((n, b) => n + b, 0),
+      written.bytesIn,
+    );
+    await assertReadsBack(out, [...rows].sort((a, b) => a.timeInSeconds - b.timeInSeconds));
+    await rm(dir, { recursive: true, force: true });
+  });
+
   it('a row group that begins inside a series, at a row that is not a multiple of 8, keeps every value and null in its row', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'kinds-cut-'));
     // 3 rows of series-a, then series-b across the first row group's end: its rows from the cut on start at row 32,765 of the series

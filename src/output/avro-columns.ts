@@ -15,8 +15,9 @@ export class ColumnData {
   numbers: Float64Array;
   words: Int32Array;
   codes: Int32Array;
-  /** The distinct values of a string or bytes column, by code. */
+  /** The distinct values of a string or bytes column, by code, and their bytes in all. */
   values: Uint8Array[] = [];
+  valueBytes = 0;
   private codeOf = new Map<string, number>();
   private last = -1;
   private lastView: DataView | undefined;
@@ -62,6 +63,7 @@ export class ColumnData {
       code = this.values.length;
       // a copy: a view would hold the whole block
       this.values.push(Uint8Array.prototype.slice.call(raw, start, end));
+      this.valueBytes += length;
       this.codeOf.set(key, code);
     }
     const value = this.values[code]!;
@@ -151,6 +153,7 @@ export class ColumnData {
     if (this.codes.length) {
       // new ones: a column gathered from this one keeps the old
       this.values = [];
+      this.valueBytes = 0;
       this.codeOf = new Map();
       this.last = -1;
       this.lastView = undefined;

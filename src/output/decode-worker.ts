@@ -13,7 +13,7 @@ import { ColumnData, transferable, type ColumnParts } from './avro-columns.js';
 import { avroSource, type ColumnsPool, type Tally } from './series-source.js';
 import { ALIVE, POSTED, TAKEN, type DecodedMessage, type DecodeJob } from './series-supply.js';
 
-const { inputs, port, counters, ahead } = workerData as DecodeJob;
+const { inputs, port, counters, ahead, heapBudget } = workerData as DecodeJob;
 
 function post(message: DecodedMessage, transfer: ArrayBuffer[] = []): void {
   port.postMessage(message, transfer);
@@ -31,7 +31,7 @@ try {
       return back && new Map(back.map((parts, i) => [columns[i]!.name, ColumnData.of(parts)]));
     },
   };
-  const source = avroSource(inputs, tally, pool);
+  const source = avroSource(inputs, tally, pool, heapBudget);
   const { columns } = source;
   for (const rows of source.series) {
     Atomics.add(counters, ALIVE, 1);

@@ -30,7 +30,7 @@ import { DayError } from '../shared/errors.js';
 import { duckdb } from '../shared/load-on-use.js';
 import { ColumnData } from './avro-columns.js';
 import { CHUNK_ROWS, ChunkWriter, duckType } from './duckdb-chunk.js';
-import { rowsOf, type Column } from './series-source.js';
+import { rowsOf, TooLargeForThread, type Column } from './series-source.js';
 import { seriesSupply } from './series-supply.js';
 import { BadInputsError, type DayInput, type DayWritten, type FormatInfo, type OutputFormat, type WriteDayOptions } from './output-format.js';
 
@@ -86,14 +86,27 @@ export function parquetOutput(options: { compression?: ParquetCompression; dedup
   return {
     ...PARQUET,
     async writeDay(inputs: DayInput[], outFile: string, day: WriteDayOptions): Promise<DayWritten> {
-      const duck = await openDuckDb(outFile);
+      const withDuck = async (write: (duck: Duck) => Promise<DayWritten>) => {
+        const duck = await openDuckDb(outFile);
+        try {
+          return await write(duck);
+        } finally {
+          duck.close();
+          await rm(`${outFile}.duckdb-tmp`, { recursive: true, force: true });
+        }
+      };
+      // compact gives this format its own files back: a rewrite of Parquet days
+      if (await isParquet(inputs[0]?.file)) return withDuck((duck) => rewriteParquet(duck, inputs, outFile, copyOptions(day.seed), dedupe, options.compactBatchRows ?? COMPACT_BATCH_ROWS));
+      let reported = 0;
+      const first = { ...day, onInput: (records: number, bytes: number) => ((reported += bytes), day.onInput?.(records, bytes)) };
       try {
-        // compact gives this format its own files back: a rewrite of Parquet days
-        if (await isParquet(inputs[0]?.file)) return await rewriteParquet(duck, inputs, outFile, copyOptions(day.seed), dedupe, options.compactBatchRows ?? COMPACT_BATCH_ROWS);
-        return await writeAvroInputs(duck, inputs, outFile, day, copyOptions(day.seed), dedupe, options.helperThread ?? true);
-      } finally {
-        duck.close();
-        await rm(`${outFile}.duckdb-tmp`, { recursive: true, force: true });
+        return await withDuck((duck) => writeAvroInputs(duck, inputs, outFile, first, copyOptions(day.seed), dedupe, options.helperThread ?? true));
+      } catch (err) {
+        if (!(err instanceof Error && err.name === TooLargeForThread.NAME)) throw err;
+        // a series too large for the decoder thread's heap: the day again, decoded on the main thread (progress picks up where it was)
+        let seen = 0;
+        const again = { ...day, onInput: (records: number, bytes: number) => ((seen += bytes) > reported ? day.onInput?.(records, Math.min(bytes, seen - reported)) : undefined) };
+        return await withDuck((duck) => writeAvroInputs(duck, inputs, outFile, again, copyOptions(day.seed), dedupe, false));
       }
     },
     close: () => Promise.resolve(),
@@ -179,6 +192,8 @@ async function writeAvroInputs(duck: Duck, inputs: DayInput[], outFile: string, 
     d.register_table_function(duck.raw, scan);
     await duck.sql.run(`COPY (SELECT * FROM day_rows()) TO ${sqlText(outFile)} (${copyOptions})`);
   } catch (err) {
+    await new Promise(setImmediate); // a dead thread's error event, if that is what stopped it
+    if (supply.died) throw new DayError(`the Parquet decoder thread stopped: ${supply.died.message}`);
     throw failure ?? (bad.length > 0 ? badInputs() : err);
   } finally {
     await supply.stop();

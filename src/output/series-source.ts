@@ -13,6 +13,25 @@ import { avsc as loadAvsc } from '../shared/load-on-use.js';
 import { ColumnData, decodeBlock } from './avro-columns.js';
 import type { DayInput } from './output-format.js';
 
+/**
+ * A series whose distinct string values would outgrow the heap it is
+ * decoded in (the decoder thread's is small): the day is then decoded on the
+ * main thread instead (parquet-output.ts).
+ */
+export class TooLargeForThread extends Error {
+  // its name crosses from the thread, not the class
+  static readonly NAME = 'TooLargeForThread';
+  override name = TooLargeForThread.NAME;
+}
+
+/** What a series' distinct string values cost on the heap: their bytes, and about this much each (the copy, its map key and entry). */
+const HEAP_BYTES_PER_VALUE = 200;
+const distinctCost = (group: Map<string, ColumnData>) => {
+  let n = 0;
+  for (const c of group.values()) n += c.values.length * HEAP_BYTES_PER_VALUE + c.valueBytes;
+  return n;
+};
+
 /** A column: its name, how it is stored (ColumnData's type), whether it holds a nested Avro type as JSON text, and whether it is optional. */
 export type Column = { name: string; type: Exclude<Primitive, 'null'>; json: boolean; nullable: boolean };
 
@@ -113,8 +132,12 @@ export interface ColumnsPool {
   pop(): Map<string, ColumnData> | undefined;
 }
 
-/** Avro inputs, series by series: a flat schema decoded straight into columns, another by avsc (nested types as JSON text). */
-export function avroSource(inputs: DayInput[], tally: Tally, pool: ColumnsPool = []): SeriesSource {
+/**
+ * Avro inputs, series by series: a flat schema decoded straight into columns,
+ * another by avsc (nested types as JSON text). A series whose distinct values
+ * cost more than `heapBudget` bytes throws TooLargeForThread.
+ */
+export function avroSource(inputs: DayInput[], tally: Tally, pool: ColumnsPool = [], heapBudget = Infinity): SeriesSource {
   const avsc = loadAvsc();
   // series by series, in seriesId order; an input of unknown series sorts by its name
   const bySeries = new Map<string, DayInput[]>();
@@ -138,6 +161,11 @@ export function avroSource(inputs: DayInput[], tally: Tally, pool: ColumnsPool =
     tally.onInput?.(records, bytes);
   };
 
+  const withinBudget = (input: DayInput, group: Map<string, ColumnData>) => {
+    const cost = distinctCost(group);
+    if (cost > heapBudget) throw new TooLargeForThread(`${input.name}: its series' distinct values need about ${Math.round(cost / 2 ** 20)} MB, more than the decoder thread's ${Math.round(heapBudget / 2 ** 20)} MB`);
+  };
+
   // one buffer for every block's decompressed bytes: decodeBlock copies out what it keeps
   const scratch: Scratch = { buffer: Buffer.alloc(0) };
   const addFlat = (input: DayInput, into: Map<string, ColumnData>) => {
@@ -155,6 +183,7 @@ export function avroSource(inputs: DayInput[], tally: Tally, pool: ColumnsPool =
         throw new AvroFormatError(input.name, `block ${index - 1} cannot be decoded (${(err as Error).message})`);
       }
       count += n;
+      withinBudget(input, into);
     });
     counted(count, buf.length);
   };
@@ -164,6 +193,7 @@ export function avroSource(inputs: DayInput[], tally: Tally, pool: ColumnsPool =
       const column = into.get(c.name)!;
       for (const r of got.records) column.appendValue(c.json ? (r[c.name] === null ? null : JSON.stringify(r[c.name])) : r[c.name]);
     }
+    withinBudget(input, into);
     counted(got.records.length, got.bytes);
   };
 

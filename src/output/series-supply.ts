@@ -20,6 +20,16 @@ export const DECODER_THREAD_MIN_BYTES = 8 * 1024 * 1024;
 /** The shared counters' slots: series posted and taken, and a count the decoder thread raises as it works. */
 export const [POSTED, TAKEN, ALIVE] = [0, 1, 2];
 const READY_AHEAD = 2;
+/** The decoder thread's heap (a small one is collected often, which keeps the day's peak low). */
+const THREAD_HEAP_MB = 32;
+/**
+ * What one series' distinct string values may cost on the thread: about
+ * 100,000 distinct values of some 40 bytes. A series past it (a text value
+ * that differs on every record, at a high rate) would exhaust the thread's
+ * heap; it throws TooLargeForThread instead, and the day is decoded on the
+ * main thread.
+ */
+const THREAD_HEAP_BUDGET = 20 * 2 ** 20;
 /** The main thread waits for the decoder thread this long without a sign of work before it calls the thread stopped. */
 const STALLED_MS = 60_000;
 
@@ -30,6 +40,8 @@ export interface DecodeJob {
   /** [posted, taken, alive]: series posted and taken so far, and a count the worker raises as it works. */
   counters: Int32Array;
   ahead: number;
+  /** Bytes a series' distinct values may cost on the thread's heap. */
+  heapBudget: number;
 }
 
 export type DecodedMessage =
@@ -47,6 +59,8 @@ export interface SeriesSupply {
   /** Hands back a series' columns once read, to be filled again. */
   giveBack(rows: Map<string, ColumnData>): void;
   stop(): Promise<void>;
+  /** Why a decoder thread stopped, if it died. */
+  readonly died?: Error;
 }
 
 export function seriesSupply(inputs: DayInput[], onInput?: (records: number, bytes: number) => void, thread = true): SeriesSupply {
@@ -119,6 +133,8 @@ class DecoderThread implements SeriesSupply {
   private readonly port: MessagePort;
   private readonly counters = new Int32Array(new SharedArrayBuffer(12));
   private ended = false;
+  /** Why the thread stopped, when it did not end as it should (seen only between DuckDB's calls: take() blocks the event loop). */
+  died: Error | undefined;
 
   constructor(
     inputs: DayInput[],
@@ -128,8 +144,14 @@ class DecoderThread implements SeriesSupply {
     this.columns = avroSource(inputs, { records: 0, bytesIn: 0, bad: [] }).columns;
     const { port1, port2 } = new (threads().MessageChannel)();
     this.port = port1;
-    const job: DecodeJob = { inputs, port: port2, counters: this.counters, ahead: READY_AHEAD };
-    this.worker = new (threads().Worker)(new URL('./decode-worker.js', import.meta.url), { workerData: job, transferList: [port2], resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 } });
+    const job: DecodeJob = { inputs, port: port2, counters: this.counters, ahead: READY_AHEAD, heapBudget: THREAD_HEAP_BUDGET };
+    this.worker = new (threads().Worker)(new URL('./decode-worker.js', import.meta.url), {
+      workerData: job,
+      transferList: [port2],
+      resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: THREAD_HEAP_MB },
+    });
+    // a thread that dies (out of memory despite the budget) fails the day, not the process: take() stops waiting once it sees no work
+    this.worker.on('error', (err) => (this.died = err));
     this.worker.unref();
   }
 
