@@ -10,8 +10,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { dedupeLatest } from '../src/avro/dedupe-latest.js';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { avroOutput } from '../src/output/avro-output.js';
-import { decodeAvro, encodeAvro, generateDay, generateReExports, latestOf, makeSeries, type ColdObject, type RawDatum } from './support/generate-cold-tier.js';
+import { parquetOutput } from '../src/output/parquet-output.js';
+import { decodeAvro, encodeAvro, exactRawType, generateDay, generateReExports, latestOf, makeSeries, type ColdObject, type RawDatum } from './support/generate-cold-tier.js';
 import { recordSet, recordsOf, startWorld, type World } from './support/harness.js';
 
 const DAY1 = { year: 2024, month: 3, day: 1 };
@@ -78,6 +80,31 @@ describe('dedupeLatest on a merged Avro file', () => {
     await writeFile(plain, await encodeAvro([r(1, null, 1), r(2, null, 2)]));
     const none = await dedupeLatest(plain, path.join(dir, 'plain-out.avro'), 'plain.avro', Buffer.alloc(16, 1));
     assert.deepEqual([none.dropped, none.copiedBlocks, none.hotBlocks], [0, 1, 0]);
+  });
+
+  it('compares versions past 2^53 exactly (in the Avro file and the Parquet day), and writes them exactly', async () => {
+    // versions one apart beyond 2^53 (a time in nanoseconds, say), and negative ones below -2^62: as numbers they tie, or turn positive
+    const r = (t: number, version: bigint, v: number) => ({ seriesId: 's1', timeInSeconds: BigInt(t), offsetInNanos: 0n, quality: 'GOOD', doubleValue: v, stringValue: null, integerValue: null, booleanValue: null, jsonValue: null, recordVersion: version });
+    const records = [r(1, 2n ** 60n, 1), r(2, -(2n ** 62n) - 3n, 2), r(1, 2n ** 60n + 1n, 3), r(2, -(2n ** 62n) - 2n, 4), r(3, 1733011200123456789n, 5), r(3, 1733011200123456788n, 6)];
+    const file = path.join(dir, 'big.avro');
+    await writeFile(file, await encodeAvro(records, 'snappy', exactRawType));
+    const kept = [[1n, 2n ** 60n + 1n, 3], [2n, -(2n ** 62n) - 2n, 4], [3n, 1733011200123456789n, 5]];
+    const out = path.join(dir, 'big-out.avro');
+    assert.equal((await dedupeLatest(file, out, 'big.avro', Buffer.alloc(16, 1))).dropped, 3);
+    const got = (await decodeAvro(await readFile(out), exactRawType)).records as unknown as { timeInSeconds: bigint; recordVersion: bigint; doubleValue: number }[];
+    assert.deepEqual(got.map((x) => [x.timeInSeconds, x.recordVersion, x.doubleValue]), kept);
+    const db = await (await DuckDBInstance.create(':memory:')).connect();
+    try {
+      for (const dedupe of ['none', 'latest'] as const) {
+        const parquet = path.join(dir, `big-${dedupe}.parquet`);
+        await parquetOutput({ dedupe }).writeDay([{ file, name: 'big.avro', size: 0, seriesId: 's1' }], parquet, { seed: 'big' });
+        const rows = (await db.runAndReadAll(`select timeInSeconds, recordVersion, doubleValue from '${parquet}'`)).getRows();
+        const want = dedupe === 'latest' ? kept : [...records].sort((a, b) => Number(a.timeInSeconds - b.timeInSeconds)).map((x) => [x.timeInSeconds, x.recordVersion, x.doubleValue]);
+        assert.deepEqual(new Set(rows.map((x) => JSON.stringify(x, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)))), new Set(want.map((x) => JSON.stringify(x, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)))), dedupe);
+      }
+    } finally {
+      db.closeSync();
+    }
   });
 });
 

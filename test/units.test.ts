@@ -18,6 +18,7 @@ import { arrayOf, checkShape, count, object, optional, string } from '../src/sha
 import { checksumOf, createChecksum } from '../src/shared/checksums.js';
 import { ContentChecker, etagIsMd5, fullObjectChecksum, type IntegrityHeaders } from '../src/s3/content-check.js';
 import { AvroFormatError } from '../src/avro/avro-format-error.js';
+import { BlockCursor } from '../src/avro/flat-schema.js';
 import { ColumnData } from '../src/output/avro-columns.js';
 import { compressSnappyBlock, decompressBlock, decompressBlockInto, type Scratch } from '../src/avro/codec.js';
 import { prng } from './support/generate-cold-tier.js';
@@ -373,6 +374,35 @@ describe('snappy blocks decoded into a reused buffer', () => {
 });
 
 describe('decoded columns (the Parquet path)', () => {
+  it('reads every long exactly, past 2^53 and below -2^52 too', () => {
+    // Avro's long: zig-zag, then 7 bits a byte, low bits first
+    const varint = (v: bigint) => {
+      let u = BigInt.asUintN(64, (v << 1n) ^ (v >> 63n));
+      const out: number[] = [];
+      do {
+        out.push(Number(u & 0x7fn) | (u > 0x7fn ? 0x80 : 0));
+        u >>= 7n;
+      } while (u > 0n);
+      return out;
+    };
+    const edges = [0n, 1n, -1n, 63n, -64n, 2n ** 31n - 1n, -(2n ** 31n), 2n ** 32n, 2n ** 52n - 1n, -(2n ** 52n), 2n ** 53n + 1n, -(2n ** 53n) - 1n, 1733011200123456789n, 2n ** 63n - 1n, -(2n ** 63n)];
+    const rand = prng(17);
+    const values = [...edges, ...Array.from({ length: 500 }, () => BigInt.asIntN(64, (BigInt(Math.floor(rand() * 2 ** 32)) << 32n) | BigInt(Math.floor(rand() * 2 ** 32))))];
+    const raw = Uint8Array.from(values.flatMap(varint));
+    const [exact, words] = [new BlockCursor(raw), new BlockCursor(raw)];
+    const column = new ColumnData('long', values.length);
+    for (const [i, v] of values.entries()) {
+      assert.equal(BigInt(exact.exactLong()), v, `exactLong ${v}`);
+      words.longInto(column.words, i);
+      column.length++;
+      assert.equal(BigInt(column.longAt(i)), v, `longInto ${v}`);
+    }
+    assert.equal(exact.pos, raw.length);
+    assert.equal(words.pos, raw.length);
+    assert.throws(() => new BlockCursor(Uint8Array.from([0x80, 0x80])).longInto(column.words, 0), /past the end/);
+    assert.throws(() => new BlockCursor(Uint8Array.from(Array(11).fill(0x80).concat([1]))).longInto(column.words, 0), /longer than 10 bytes/);
+  });
+
   it('keeps every value when one block holds more rows than twice what the column had room for', () => {
     // the room grew to exactly 3,001 values while the validity bits, whole bytes, counted 3,008: rows 3,001-3,007 were lost
     for (const type of ['long', 'double', 'string'] as const) {

@@ -39,7 +39,7 @@ export interface DedupeResult {
 }
 
 /** A record's key and version, and where its bytes lie in the block. */
-type Visit = (series: string, time: number, offset: number, version: number, start: number, end: number) => void;
+type Visit = (series: string, time: number, offset: number, version: number | bigint, start: number, end: number) => void;
 type KeyReader = (raw: Buffer, count: number, visit: Visit) => void;
 
 /** Where a series' keys in one block start and end, and whether they rise. */
@@ -89,7 +89,7 @@ export async function dedupeLatest(inFile: string, outFile: string, name: string
     let dropped = 0;
     let cached: { block: BlockInfo; raw: Buffer } | undefined;
     for (const series of hotSeries) {
-      const found: { time: number; offset: number; version: number; bytes: Buffer }[] = [];
+      const found: { time: number; offset: number; version: number | bigint; bytes: Buffer }[] = [];
       for (const b of hot) {
         if (!b.spans.has(series)) continue;
         if (cached?.block !== b) cached = { block: b, raw: decompressBlock(header.codec, read(b), name, blocks.indexOf(b)) };
@@ -220,11 +220,11 @@ function flatKeyReader(fields: FlatField[]): KeyReader {
       let series = '';
       let time = 0;
       let offset = 0;
-      let version = -Infinity;
+      let version: number | bigint = -Infinity;
       for (let f = 0; f < fields.length; f++) {
         const field = fields[f]!;
         const type = field.branches.length === 1 ? field.branches[0]! : field.branches[cur.long()];
-        let value = -Infinity;
+        let value: number | bigint = -Infinity;
         switch (type) {
           case 'null':
             break;
@@ -233,7 +233,8 @@ function flatKeyReader(fields: FlatField[]): KeyReader {
             break;
           case 'int':
           case 'long':
-            value = cur.long();
+            // the version exactly (it may pass 2^53); a time and offset are within it
+            value = roles[f] === 3 ? cur.exactLong() : cur.long();
             break;
           case 'float':
             cur.pos += 4;
@@ -257,8 +258,8 @@ function flatKeyReader(fields: FlatField[]): KeyReader {
           default:
             throw new RangeError(`field ${field.name}: a union branch index out of range`);
         }
-        if (roles[f] === 1) time = value;
-        else if (roles[f] === 2) offset = value;
+        if (roles[f] === 1) time = Number(value);
+        else if (roles[f] === 2) offset = Number(value);
         else if (roles[f] === 3) version = value;
       }
       if (cur.pos > raw.length) throw new RangeError('a record runs past the end of its block');

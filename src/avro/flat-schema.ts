@@ -66,6 +66,47 @@ export class BlockCursor {
     return n % 2 === 0 ? n / 2 : -(n + 1) / 2;
   }
 
+  /**
+   * A long exactly, over the whole 64-bit range: a number where it is within
+   * 2^52, else a BigInt (`<` and `>` compare the two exactly). long() is
+   * exact only up to 2^53, and turns negative values below -2^52 positive.
+   */
+  exactLong(): number | bigint {
+    const start = this.pos;
+    const n = this.long();
+    if (Math.abs(n) < 2 ** 52) return n;
+    let u = 0n;
+    for (let p = start, shift = 0n; p < this.pos; p++, shift += 7n) u |= BigInt(this.raw[p]! & 0x7f) << shift;
+    u = BigInt.asUintN(64, u);
+    return u & 1n ? -(u >> 1n) - 1n : u >> 1n;
+  }
+
+  /** A long into words[2 at] (its low 32 bits) and words[2 at + 1] (its high 32 bits), exact over the whole 64-bit range. */
+  longInto(words: Int32Array, at: number): void {
+    const raw = this.raw;
+    let p = this.pos;
+    let [lo, hi, shift, b] = [0, 0, 0, 0x80];
+    while (b >= 0x80) {
+      if (p >= raw.length) throw new RangeError('a record runs past the end of its block');
+      if (shift > 63) throw new RangeError('a varint longer than 10 bytes');
+      b = raw[p++]!;
+      const v = b & 0x7f;
+      if (shift < 32) {
+        lo |= v << shift;
+        // the fifth byte's top 3 bits are bits 32-34
+        if (shift > 25) hi |= v >>> (32 - shift);
+      } else hi |= v << (shift - 32);
+      shift += 7;
+    }
+    this.pos = p;
+    // zig-zag, over both words
+    const negative = lo & 1;
+    lo = (lo >>> 1) | (hi << 31);
+    hi >>>= 1;
+    words[2 * at] = negative ? ~lo : lo;
+    words[2 * at + 1] = negative ? ~hi : hi;
+  }
+
   /** long() near the end of the block, each byte checked. */
   private longNearEnd(): number {
     const raw = this.raw;

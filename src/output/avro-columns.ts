@@ -131,7 +131,13 @@ export class ColumnData {
     return ((this.valid[i >> 3]! >> (i & 7)) & 1) === 1;
   }
 
-  /** A number of row `i` (int64 joined from its words), for sorting. */
+  /** Row `i`'s long exactly: a number within 2^53, a BigInt beyond (`<` and `>` compare the two exactly). */
+  longAt(i: number): number | bigint {
+    const [lo, hi] = [this.words[2 * i]! >>> 0, this.words[2 * i + 1]!];
+    return hi >= -0x200000 && hi < 0x200000 ? hi * 4294967296 + lo : (BigInt(hi) << 32n) | BigInt(lo);
+  }
+
+  /** A number of row `i` (int64 joined from its words, exact within 2^53), for sorting. */
   numberAt(i: number): number {
     return this.words.length ? this.words[2 * i + 1]! * 4294967296 + (this.words[2 * i]! >>> 0) : this.numbers[i]!;
   }
@@ -221,7 +227,7 @@ export function decodeBlock(raw: Uint8Array, count: number, fields: FlatField[],
           column.numbers[at] = cur.long();
           break;
         case 2:
-          column.setLong(at, cur.long());
+          cur.longInto(column.words, at);
           break;
         case 3:
           if (cur.pos + 4 > end) throw new RangeError('a record runs past the end of its block');

@@ -57,7 +57,7 @@ export const PARQUET: FormatInfo = {
 };
 
 /** Larger versions first; a missing or null version is the smallest. */
-const byVersionDown = (a: number, b: number) => (b > a ? 1 : b < a ? -1 : 0);
+const byVersionDown = (a: number | bigint, b: number | bigint) => (b > a ? 1 : b < a ? -1 : 0);
 
 /** DuckDB's memory limit: beyond it a compact's sort spills to disk. The scan of a merge holds one row group and one series' day. */
 const DUCKDB_MEMORY = '64MB';
@@ -211,7 +211,8 @@ async function writeAvroInputs(duck: Duck, inputs: DayInput[], outFile: string, 
 function sortedRows(rows: Map<string, ColumnData>, dedupe: boolean, into: Map<string, ColumnData>): Map<string, ColumnData> {
   let order = Array.from({ length: rowsOf(rows) }, (_, i) => i);
   const [time, offset, version] = [rows.get('timeInSeconds'), rows.get('offsetInNanos'), rows.get('recordVersion')];
-  const versionAt = (i: number) => (version?.has(i) ? version.numberAt(i) : -Infinity);
+  // exact: versions may be larger than 2^53 (a time in nanoseconds, say)
+  const versionAt = (i: number) => (version?.has(i) ? version.longAt(i) : -Infinity);
   if (time && offset) {
     // stable: between equal versions the first read stays first
     order.sort((a, b) => time.numberAt(a) - time.numberAt(b) || offset.numberAt(a) - offset.numberAt(b) || (dedupe ? byVersionDown(versionAt(a), versionAt(b)) : 0));

@@ -18,6 +18,22 @@ export const RAW_SCHEMA = RAW_DATUM_SCHEMA;
 
 export const rawType = avro.Type.forSchema(RAW_SCHEMA as unknown as avro.Schema);
 
+/** Avro's long as a BigInt (avsc's own is a number, exact only within 2^53): for versions that pass it. */
+const bigLong = avro.types.LongType.__with({
+  fromBuffer: (b: Buffer) => b.readBigInt64LE(),
+  toBuffer: (n: bigint) => {
+    const b = Buffer.alloc(8);
+    b.writeBigInt64LE(n);
+    return b;
+  },
+  fromJSON: BigInt,
+  toJSON: Number,
+  isValid: (n: unknown) => typeof n === 'bigint',
+  compare: (a: bigint, b: bigint) => (a < b ? -1 : a > b ? 1 : 0),
+});
+/** The raw schema with every long a BigInt. */
+export const exactRawType = avro.Type.forSchema(RAW_SCHEMA as unknown as avro.Schema, { registry: { long: bigLong } });
+
 export interface RawDatum {
   seriesId: string;
   timeInSeconds: number;
@@ -186,8 +202,9 @@ export async function encodeAvro(records: object[], codec = 'snappy', type: avro
 }
 
 /** Decodes a whole object-container file with avsc: the independent reader tests compare against. */
-export async function decodeAvro(body: Buffer): Promise<{ schema: unknown; codec: string; records: RawDatum[] }> {
-  const decoder = new avro.streams.BlockDecoder({ codecs: { snappy: snappyDecode, deflate: zlib.inflateRaw } });
+export async function decodeAvro(body: Buffer, as?: avro.Type): Promise<{ schema: unknown; codec: string; records: RawDatum[] }> {
+  // `as`: the file's schema read through this type (exactRawType for exact longs)
+  const decoder = new avro.streams.BlockDecoder({ codecs: { snappy: snappyDecode, deflate: zlib.inflateRaw }, ...(as ? { parseHook: () => as } : {}) });
   const records: RawDatum[] = [];
   let schema: unknown;
   let codec = 'null';
