@@ -12,12 +12,12 @@
  * default (400 records a file): at these latencies the number of objects,
  * not their bytes, sets the time.
  */
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Day } from '../src/partition/day.js';
 import { dayFolderName } from '../src/workdir/layout.js';
-import { ensureRclone, measure, median, putColdTier, type Measure } from './support/bench-tools.js';
+import { ensureRclone, measure, median, putColdTier, setAside, type Measure } from './support/bench-tools.js';
 import { startFaultProxy } from './support/fault-proxy.js';
 import { makeSeries } from './support/generate-cold-tier.js';
 import { CLI, startWorld } from './support/harness.js';
@@ -27,6 +27,8 @@ export async function benchLatency(options: { latencyMs: number; days: number; s
   const series = makeSeries({ associated: Math.round(options.series * 0.9), disassociated: options.series - Math.round(options.series * 0.9) }, 1);
   const world = await startWorld(series);
   const proxy = await startFaultProxy(world.s3.endpoint, 1);
+  // what each measured run wrote is moved here, not deleted, and goes with the world (see setAside)
+  const trash = path.join(world.dir, 'set-aside');
   try {
     const dayList: Day[] = Array.from({ length: days }, (_, i) => ({ year: 2024, month: 5, day: 1 + i }));
     const { objects, bytes } = await putColdTier(world, series, dayList, options.records, 16);
@@ -46,7 +48,7 @@ export async function benchLatency(options: { latencyMs: number; days: number; s
       const target = await mkdtemp(path.join(os.tmpdir(), 'bench-rclone-'));
       const flags = transfers ? ['--transfers', String(transfers), '--checkers', String(transfers)] : [];
       const m = await measure('rclone', ['copy', '--fast-list', `src:${world.cold}/raw/`, target, ...flags], rcloneEnv, world.dir);
-      await rm(target, { recursive: true, force: true });
+      await setAside(target, trash);
       if (m.code !== 0) throw new Error(`rclone exited ${m.code}: ${m.stderr}`);
       return m;
     };
@@ -59,7 +61,7 @@ export async function benchLatency(options: { latencyMs: number; days: number; s
       let gets = 0;
       let lists = 0;
       for (let i = 0; i < options.repeat; i++) {
-        await rm(world.workDir, { recursive: true, force: true });
+        await setAside(world.workDir, trash);
         proxy.log.length = 0;
         const m = await measure(CLI, ['download', '--config', world.configFile, '--log-format', 'json'], world.env, world.dir);
         if (m.code !== 0) throw new Error(`download exited ${m.code}: ${m.stderr}`);
@@ -84,7 +86,7 @@ export async function benchLatency(options: { latencyMs: number; days: number; s
     if (options.rangeYears) {
       const start = `${2024 - options.rangeYears}-05-01`;
       await world.writeConfig({ timeseries_type: 'ALL', date_range: { date_start: start, date_end: to }, concurrency: c }, proxy.endpoint);
-      await rm(world.workDir, { recursive: true, force: true });
+      await setAside(world.workDir, trash);
       proxy.log.length = 0;
       const m = await measure(CLI, ['download', '--config', world.configFile, '--quiet'], world.env, world.dir);
       if (m.code !== 0) throw new Error(`download exited ${m.code}: ${m.stderr}`);
@@ -93,7 +95,7 @@ export async function benchLatency(options: { latencyMs: number; days: number; s
     }
     // run: download, merge and upload of every day, the days overlapping, against the sum of its days' floors
     await world.writeConfig({ timeseries_type: 'ALL', date_range: { date_start: from, date_end: to }, concurrency: c }, proxy.endpoint);
-    await rm(world.workDir, { recursive: true, force: true });
+    await setAside(world.workDir, trash);
     proxy.log.length = 0;
     const run = await measure(CLI, ['run', '--config', world.configFile, '--quiet'], world.env, world.dir);
     if (run.code !== 0) throw new Error(`run exited ${run.code}: ${run.stderr}`);

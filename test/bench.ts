@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import type { Day } from '../src/partition/day.js';
 import { dayFolderName } from '../src/workdir/layout.js';
 import { makeSeries } from './support/generate-cold-tier.js';
-import { ensureRclone, measure, median, putColdTier, runs, seconds, type Measure } from './support/bench-tools.js';
+import { ensureRclone, measure, median, putColdTier, runs, seconds, setAside, type Measure } from './support/bench-tools.js';
 import { CLI, startWorld } from './support/harness.js';
 
 const { values } = parseArgs({
@@ -127,6 +127,8 @@ async function dirBytes(dir: string): Promise<{ bytes: number; files: string[] }
 
 const series = makeSeries({ associated: Math.round(seriesCount * 0.9), disassociated: seriesCount - Math.round(seriesCount * 0.9) }, 1);
 const world = await startWorld(series);
+// the downloads' folders are moved here, not deleted, and go with the world (see setAside)
+const trash = path.join(world.dir, 'set-aside');
 try {
   const dayList: Day[] = Array.from({ length: days }, (_, i) => ({ year: 2024, month: 5, day: 1 + i }));
   const { objects, records, bytes } = await putColdTier(world, series, dayList, recordsPerFile, concurrency);
@@ -154,7 +156,7 @@ try {
   const downloads: Measure[] = [];
   const rclones: Measure[] = [];
   for (let i = 0; i < repeat; i++) {
-    await rm(path.join(world.workDir, 'raw'), { recursive: true, force: true });
+    await setAside(path.join(world.workDir, 'raw'), trash);
     const download = await cli('download');
     check('download', download);
     downloads.push(download);
@@ -166,7 +168,7 @@ try {
     const copied = Number(execFileSync('sh', ['-c', `find '${target}' -type f | wc -l`]).toString().trim());
     if (copied !== objects) throw new Error(`rclone copied ${copied} of ${objects} objects: ${rclone.stderr}`);
     rclones.push(rclone);
-    await rm(target, { recursive: true, force: true });
+    await setAside(target, trash);
   }
   const download = median(downloads);
   const rclone = rclones.length ? median(rclones) : undefined;

@@ -1,5 +1,7 @@
 /** What the benches share: timing a whole command, medians, rclone, and a generated cold tier put into the loopback server. */
 import { execFileSync, spawn } from 'node:child_process';
+import { mkdir, rename } from 'node:fs/promises';
+import path from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Day } from '../../src/partition/day.js';
 import { createLimiter } from '../../src/shared/limit.js';
@@ -46,6 +48,25 @@ export function measure(cmd: string, args: string[], env: Record<string, string>
       const peak = /peak memory (\d+) MB/.exec(stdout) ?? /"peakRssMb":(\d+)/.exec(stdout);
       resolve({ seconds, peakRssMb: peak ? Number(peak[1]) : 0, code, stderr });
     });
+  });
+}
+
+let setAsideCount = 0;
+
+/**
+ * Moves a folder a measured run wrote into `trash` (on the same file system;
+ * deleted with the world) instead of deleting it before the next run. On an
+ * ext4 without a journal, as on the VM of the README's figures, each file
+ * created within 30 s of many deletes costs up to 0.6 ms of kernel time (a
+ * new inode skips the recently deleted ones, reading their inode blocks, in
+ * ext4's recently_deleted), which would be charged to whichever tool ran
+ * next: 2,108 files cost 1.0-1.3 s of system time after a delete where they
+ * cost 0.35 s otherwise. A journalled file system (the default) does not do it.
+ */
+export async function setAside(dir: string, trash: string): Promise<void> {
+  await mkdir(trash, { recursive: true });
+  await rename(dir, path.join(trash, `${++setAsideCount}`)).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
   });
 }
 
