@@ -4,11 +4,13 @@
  * The AWS SDK takes a good part of a second to load, so clients are imported
  * only by the commands that use them (merge never does).
  */
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { Option, type Command } from 'commander';
 import { ConfigError } from '../config/config-error.js';
 import { SINGLE_HOST, type DestinationGuard } from '../destination/guard.js';
-import { parseShard, SHARD_INDEX_ENV, type Shard } from '../partition/shards.js';
+import { daysDescending } from '../partition/day.js';
+import { inShard, parseShard, SHARD_INDEX_ENV, type Shard } from '../partition/shards.js';
 import type { DownloadDeps, MergeDeps, RunContext, SeriesLookup, UploadDeps } from '../commands/deps.js';
 import { dayRange, type Config, type ConfigFlags, type Requirement } from '../config/load-config.js';
 import { defaultOf } from '../config/schema.js';
@@ -212,6 +214,13 @@ async function downloadDeps(rt: Runtime, stage: Stage = 'download'): Promise<Dow
   const range = dayRange(config);
   const cold = store(config.coldBucket);
   const dest = store(config.destBucket);
+  const transfers = createLimiter(config.concurrency);
+  // the first days' listings and the first day's ledger read go out now, their round trips beside the checks' (plan lists by itself);
+  // only reads: should a check fail, its message is the one reported, and they are stopped
+  const early = new AbortController();
+  const aheadSignal = AbortSignal.any([signal, early.signal]);
+  setMaxListeners(0, aheadSignal);
+  const ahead = stage === 'plan' ? undefined : (await import('../commands/download.js')).daysAhead({ config, cold, dest, transfers, signal: aheadSignal }, daysDescending(range.from, range.to).filter((d) => inShard(d, shard)));
   const guard = checkedGuard(
     rt,
     [
@@ -220,8 +229,13 @@ async function downloadDeps(rt: Runtime, stage: Stage = 'download'): Promise<Dow
     ],
     rt.flags.dryRun || stage === 'plan' ? undefined : { dest, stage },
   );
-  const [checked, series] = await Promise.all([guard, seriesLookup(rt)]);
-  return { config, emit, signal, range, cold, dest, series, transfers: createLimiter(config.concurrency), guard: checked, shard };
+  try {
+    const [checked, series] = await Promise.all([guard, seriesLookup(rt)]);
+    return { config, emit, signal, range, cold, dest, series, transfers, guard: checked, shard, ahead };
+  } catch (err) {
+    early.abort();
+    throw err;
+  }
 }
 
 /**

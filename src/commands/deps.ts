@@ -4,13 +4,15 @@
  * command-table.ts); tests may build them around loopback servers.
  */
 import type { Config } from '../config/load-config.js';
+import type { DayRead } from '../destination/day-commit.js';
 import type { DayHold, DestinationGuard } from '../destination/guard.js';
 import type { OutputFormat } from '../output/output-format.js';
-import type { DayRange } from '../partition/day.js';
+import type { Day, DayRange } from '../partition/day.js';
 import type { Shard } from '../partition/shards.js';
 import type { SeriesSummary } from '../sitewise/list-time-series.js';
 import type { Emit } from '../shared/events.js';
 import type { Limiter } from '../shared/limit.js';
+import type { Listing } from '../store/listing.js';
 import type { ObjectStore } from '../store/object-store.js';
 
 /** What every command has: where to report, and the run's stop signal (SIGINT, SIGTERM). */
@@ -37,6 +39,15 @@ export interface Guarded {
   shard?: Shard;
 }
 
+/** What a day needs first, started ahead of it (download.ts, daysAhead). */
+export interface DayAhead {
+  listing: Listing;
+  /** The first day's ledger and index, read beside its listing; a later day's are read once its listing has a key (an empty day costs one LIST). */
+  read?: Promise<DayRead>;
+}
+
+export type DaysAhead = (day: Day) => DayAhead;
+
 export interface DownloadDeps extends RunContext, Guarded {
   config: Config;
   range: DayRange;
@@ -45,6 +56,8 @@ export interface DownloadDeps extends RunContext, Guarded {
   series: SeriesLookup;
   /** Shared bound on S3 transfers in flight. */
   transfers: Limiter;
+  /** The range's first days, started while the buckets were checked (the CLI does); else started when the command begins. */
+  ahead?: DaysAhead;
 }
 
 export interface MergeDeps extends RunContext {

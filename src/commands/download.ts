@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { adoptOriginal } from '../destination/adopt-original.js';
-import { DayCommit } from '../destination/day-commit.js';
+import { DayCommit, type DayRead } from '../destination/day-commit.js';
 import { formatIndex } from '../destination/index-file.js';
 import { batchHash, FORMAT_VERSION } from '../destination/layout.js';
 import { dayPrefix, daysDescending, isoDay, type Day } from '../partition/day.js';
@@ -16,15 +16,15 @@ import { Listing } from '../store/listing.js';
 import { ObjectChangedError, ObjectGoneError, type ContentCheck, type ObjectInfo } from '../store/object-store.js';
 import { removeManifest, writeFileAtomic, writeManifest, writeSeriesCatalog } from '../workdir/hand-off.js';
 import { dayFolderName, localName, NEW_INDEX_FILE, PREVIOUS_INDEX_FILE, rawDayDir } from '../workdir/layout.js';
-import type { DownloadDeps } from './deps.js';
+import type { DayAhead, DaysAhead, DownloadDeps } from './deps.js';
 import { commitOptions, forEachDay, seconds, shardDays, underHold } from './for-each-day.js';
 
 export interface DownloadOptions {
   dryRun?: boolean;
   /** Take the day's hold even when the cold tier has nothing for it (run: a merged folder waits for upload). */
   holdEmpty?: boolean;
-  /** The day's cold-tier listing, started ahead (listingsAhead); else listed when the day comes. */
-  listing?: (day: Day) => Listing;
+  /** The day's listing (and ledger) started ahead (daysAhead); else listed when the day comes. */
+  ahead?: DaysAhead;
 }
 
 /** How many days beyond the one being worked on are listed ahead. */
@@ -37,27 +37,41 @@ export const LISTS_AHEAD = 8;
  */
 export const DOWNLOAD_DAYS_IN_FLIGHT = 4;
 
+/** What starting days ahead uses: no guard, so that it can start while the buckets are checked. */
+export type AheadContext = Pick<DownloadDeps, 'config' | 'cold' | 'dest' | 'signal' | 'transfers'>;
+
 /**
- * The cold tier's listings of the coming days, started up to LISTS_AHEAD
- * days ahead of the one asked for, each under the run's bound on requests in
- * flight: a range of mostly empty days costs one LIST a day, several at once,
- * while the days themselves (and their lines) stay in order. Memory: the
- * listings of at most LISTS_AHEAD + 1 days (about 1 MB for 6,000 keys).
+ * The cold tier's listings of the coming days, the first LISTS_AHEAD + 1 of
+ * them started at once and each later one when the day LISTS_AHEAD before it
+ * is asked for, each page under the run's bound on requests in flight: a
+ * range of mostly empty days costs one LIST a day, several at once, while
+ * the days themselves (and their lines) stay in order. The first day's
+ * ledger and index are read at once with its listing, so its GETs start a
+ * round trip sooner. Memory: the listings of at most LISTS_AHEAD + 1 days
+ * (about 1 MB for 6,000 keys).
  */
-export function listingsAhead(ctx: DownloadDeps, days: Day[], ahead = LISTS_AHEAD): (day: Day) => Listing {
-  const started = new Map<string, Listing>();
+export function daysAhead(ctx: AheadContext, days: Day[], ahead = LISTS_AHEAD): DaysAhead {
+  const started = new Map<string, DayAhead>();
   const position = new Map(days.map((d, i) => [isoDay(d), i]));
   const start = (d: Day | undefined) => {
     if (!d || started.has(isoDay(d)) || ctx.signal.aborted) return;
-    started.set(isoDay(d), listDay(ctx, d));
+    started.set(isoDay(d), { listing: listDay(ctx, d), read: d === days[0] ? readAhead(ctx, d) : undefined });
   };
+  for (let j = 0; j <= ahead; j++) start(days[j]);
   return (day) => {
     const i = position.get(isoDay(day));
     if (i !== undefined) for (let j = i; j <= i + ahead; j++) start(days[j]);
-    const listing = started.get(isoDay(day)) ?? listDay(ctx, day);
+    const got = started.get(isoDay(day)) ?? { listing: listDay(ctx, day) };
     started.delete(isoDay(day));
-    return listing;
+    return got;
   };
+}
+
+/** A day's ledger and index read ahead; a failure counts where the read is used, not as an unhandled rejection meanwhile. */
+function readAhead(ctx: AheadContext, day: Day): Promise<DayRead> {
+  const read = DayCommit.read(ctx.dest, ctx.config, day, ctx.signal);
+  read.catch(() => undefined);
+  return read;
 }
 
 /** What run does next with a downloaded day, still under the day's hold. */
@@ -69,8 +83,8 @@ const EXAMPLES = 3;
 export async function download(deps: DownloadDeps, options: DownloadOptions = {}): Promise<CommandSummary> {
   const days = shardDays(deps, 'download', daysDescending(deps.range.from, deps.range.to));
   const empty = emptyRangeCheck(deps, 'download', days.length);
-  const listing = listingsAhead(deps, days);
-  const summary = await forEachDay(deps, 'download', days, DOWNLOAD_DAYS_IN_FLIGHT, async (day, dayDeps) => empty.seen(await downloadDay(dayDeps, day, { ...options, listing })), { ordered: true });
+  const ahead = deps.ahead ?? daysAhead(deps, days);
+  const summary = await forEachDay(deps, 'download', days, DOWNLOAD_DAYS_IN_FLIGHT, async (day, dayDeps) => empty.seen(await downloadDay(dayDeps, day, { ...options, ahead })), { ordered: true });
   empty.report();
   // the series listed, for upload's series catalog (a later ListTimeSeries would need upload to have SiteWise access)
   const listed = options.dryRun ? undefined : await deps.series.asked()?.catch(() => undefined);
@@ -87,10 +101,10 @@ export async function downloadDay(ctx: DownloadDeps, day: Day, options: Download
   const name = isoDay(day);
   const log: Log = (message, level = 'info') => ctx.emit({ type: 'log', stage: 'download', day: name, level, message });
   log(`Reviewing --> year: ${day.year}, month: ${day.month}, day: ${day.day}`);
-  const listed = (options.listing ?? ((d: Day) => listDay(ctx, d)))(day);
-  if (!options.holdEmpty && (await listed.isEmpty())) return noColdData(log);
+  const { listing, read } = options.ahead?.(day) ?? { listing: listDay(ctx, day) };
+  if (!options.holdEmpty && (await listing.isEmpty())) return noColdData(log);
   const work = async (held: DownloadDeps) => {
-    const fetched = await downloadHeld(held, day, listed, options, log);
+    const fetched = await downloadHeld(held, day, { listing, read }, options, log);
     return next ? next(held, fetched) : fetched;
   };
   return options.dryRun ? work(ctx) : underHold(ctx, next ? 'run' : 'download', day, work);
@@ -119,7 +133,7 @@ export function emptyRangeCheck(deps: DownloadDeps, stage: 'download' | 'run' | 
 const NO_COLD_DATA = 'no cold-tier data';
 
 /** The day's listing, started now, each page under the run's bound on requests in flight. */
-const listDay = (ctx: DownloadDeps, day: Day) => new Listing(ctx.cold.listPages(dayPrefix(ctx.config.coldPrefix, day), ctx.signal), ctx.transfers);
+const listDay = (ctx: AheadContext, day: Day) => new Listing(ctx.cold.listPages(dayPrefix(ctx.config.coldPrefix, day), ctx.signal), ctx.transfers);
 
 function noColdData(log: Log): DayOutcome {
   log('\tNo Cold tier data! Skipping this day');
@@ -131,21 +145,21 @@ type Log = (message: string, level?: 'info' | 'warn' | 'detail') => void;
 /** The first few keys, for a message. */
 const examples = (keys: string[]) => keys.slice(0, EXAMPLES).join(', ') + (keys.length > EXAMPLES ? ', ...' : '');
 
-async function downloadHeld(ctx: DownloadDeps, day: Day, listed: Listing, options: DownloadOptions, log: Log): Promise<DayOutcome> {
+async function downloadHeld(ctx: DownloadDeps, day: Day, ahead: DayAhead, options: DownloadOptions, log: Log): Promise<DayOutcome> {
   try {
-    return await downloadListed(ctx, day, listed, options, log);
+    return await downloadListed(ctx, day, ahead, options, log);
   } catch (err) {
     if (!(err instanceof ObjectChangedError)) throw err;
-    // an export rewritten between the listing and the GET: list the day once more
+    // an export rewritten between the listing and the GET: list the day (and read its ledger) once more
     log(`\t${err.message.replace(/; run download again$/, '')}: listing the day again`, 'warn');
-    return downloadListed(ctx, day, listDay(ctx, day), options, log);
+    return downloadListed(ctx, day, { listing: listDay(ctx, day) }, options, log);
   }
 }
 
-async function downloadListed(ctx: DownloadDeps, day: Day, listing: Listing, options: DownloadOptions, log: Log): Promise<DayOutcome> {
+async function downloadListed(ctx: DownloadDeps, day: Day, { listing, read }: DayAhead, options: DownloadOptions, log: Log): Promise<DayOutcome> {
   const { config } = ctx;
   if (await listing.isEmpty()) return noColdData(log);
-  const plan = await openDay(ctx, day, () => listing.all(), options);
+  const plan = await openDay(ctx, day, () => listing.all(), options, read);
   if (plan.previousIds.length > 0) log(`\t# of timeseries previously processed: ${plan.previousIds.length}`);
   if (options.dryRun) {
     const selection = plan.select(await listing.all());
@@ -232,9 +246,9 @@ interface DayPlan {
 }
 
 /** Reads the ledger (adopting an original-written destination, which needs the whole listing) and the series. */
-async function openDay(ctx: DownloadDeps, day: Day, everyKey: () => Promise<ObjectInfo[]>, options: DownloadOptions): Promise<DayPlan> {
+async function openDay(ctx: DownloadDeps, day: Day, everyKey: () => Promise<ObjectInfo[]>, options: DownloadOptions, read?: Promise<DayRead>): Promise<DayPlan> {
   const { config, cold, dest, signal } = ctx;
-  const commit = await DayCommit.open(dest, config, day, commitOptions(ctx));
+  const commit = await DayCommit.open(dest, config, day, commitOptions(ctx), read);
   const previousIds = commit.previousIds ?? [];
   if (commit.writtenByOriginal) {
     ctx.emit({ type: 'log', stage: 'download', day: isoDay(day), level: 'info', message: '\tdestination written by the original tool: finding which objects it merged' });

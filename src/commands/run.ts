@@ -5,7 +5,7 @@ import { createLimiter } from '../shared/limit.js';
 import { mergedDayDir } from '../workdir/layout.js';
 import type { RunDeps } from './deps.js';
 import { compactDay } from './compact.js';
-import { downloadDay, emptyRangeCheck, listingsAhead } from './download.js';
+import { daysAhead, downloadDay, emptyRangeCheck } from './download.js';
 import { forEachDay, shardDays } from './for-each-day.js';
 import { mergeDay } from './merge.js';
 import { publishCatalog, uploadDay } from './upload.js';
@@ -30,14 +30,14 @@ const UPLOADS_AT_ONCE = 1;
 export async function run(deps: RunDeps, daysInFlight = DAYS_IN_FLIGHT): Promise<CommandSummary> {
   const days = shardDays(deps, 'run', daysDescending(deps.range.from, deps.range.to));
   const empty = emptyRangeCheck(deps, 'run', days.length);
-  const listing = listingsAhead(deps, days);
+  const ahead = deps.ahead ?? daysAhead(deps, days);
   const merges = createLimiter(MERGES_AT_ONCE);
   // a format whose day takes most of the memory bound (Parquet) is written with no upload beside it
   const uploads = deps.format.daysAtOnce > 1 ? createLimiter(UPLOADS_AT_ONCE) : merges;
   const summary = await forEachDay(deps, 'run', days, daysInFlight, async (day) => {
     const waiting = existsSync(mergedDayDir(deps.config, day));
     // the whole day, download to commit, under one hold of the day
-    const outcome = await downloadDay(deps, day, { holdEmpty: waiting, listing }, async (held, fetched): Promise<DayOutcome> => {
+    const outcome = await downloadDay(deps, day, { holdEmpty: waiting, ahead }, async (held, fetched): Promise<DayOutcome> => {
       const ctx = { ...deps, signal: held.signal, hold: held.hold };
       if (fetched.status !== 'done') {
         // a day an earlier run committed but was stopped before cleaning up

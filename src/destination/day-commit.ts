@@ -16,6 +16,12 @@ export interface BatchToCommit {
   skipped?: SkippedObject[];
 }
 
+/** A day's ledger and the series of its index, as read. */
+export interface DayRead {
+  ledger: LedgerRead | undefined;
+  indexIds: string[] | undefined;
+}
+
 /** How the day is guarded (see guard.ts): conditional puts or not, and the day's hold. */
 export interface CommitOptions {
   signal?: AbortSignal;
@@ -63,11 +69,21 @@ export class DayCommit {
     private readonly options: CommitOptions,
   ) {}
 
-  /** Reads the day's ledger and index. */
-  static async open(dest: ObjectStore, layout: DestinationLayout, day: Day, options: CommitOptions = {}): Promise<DayCommit> {
-    // at once: a commit writes the ledger before the index, so reading them in turn gives no better pair
-    const [ledger, index] = await Promise.all([readLedger(dest, ledgerKey(layout, day), options.signal), readIndex(dest, indexKey(layout, day), options.signal)]);
-    return new DayCommit(dest, layout, day, ledger, index?.ids, options);
+  /** Reads the day's ledger and index, at once: a commit writes the ledger before the index, so reading them in turn gives no better pair. */
+  static async read(dest: ObjectStore, layout: DestinationLayout, day: Day, signal?: AbortSignal): Promise<DayRead> {
+    const [ledger, index] = await Promise.all([readLedger(dest, ledgerKey(layout, day), signal), readIndex(dest, indexKey(layout, day), signal)]);
+    return { ledger, indexIds: index?.ids };
+  }
+
+  /**
+   * The day, from its ledger and index read now, or from `read` started
+   * earlier (download reads the first day's beside its listing, before the
+   * day's hold is taken): a commit stays safe either way, as its ledger PUT
+   * names the ETag read and so finds any commit made since.
+   */
+  static async open(dest: ObjectStore, layout: DestinationLayout, day: Day, options: CommitOptions = {}, read?: Promise<DayRead>): Promise<DayCommit> {
+    const { ledger, indexIds } = await (read ?? DayCommit.read(dest, layout, day, options.signal));
+    return new DayCommit(dest, layout, day, ledger, indexIds, options);
   }
 
   get ledger(): Ledger {
