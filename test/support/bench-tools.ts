@@ -56,12 +56,13 @@ let setAsideCount = 0;
 /**
  * Moves a folder a measured run wrote into `trash` (on the same file system;
  * deleted with the world) instead of deleting it before the next run. On an
- * ext4 without a journal, as on the VM of the README's figures, each file
- * created within 30 s of many deletes costs up to 0.6 ms of kernel time (a
- * new inode skips the recently deleted ones, reading their inode blocks, in
- * ext4's recently_deleted), which would be charged to whichever tool ran
- * next: 2,108 files cost 1.0-1.3 s of system time after a delete where they
- * cost 0.35 s otherwise. A journalled file system (the default) does not do it.
+ * ext4 without a journal, as on the VM of the README's figures, a new inode
+ * skips every inode of its group deleted in the last 60 s (360 s while that
+ * inode's block is not yet written back), checking them one by one (ext4's
+ * recently_deleted), so each file created soon after many deletes costs up to
+ * 0.6 ms of kernel time, charged to whichever tool runs next: 2,108 files
+ * cost 1.0-1.3 s of system time right after a delete, 0.35 s otherwise. A
+ * journalled ext4 (the default) reuses such inodes at once.
  */
 export async function setAside(dir: string, trash: string): Promise<void> {
   await mkdir(trash, { recursive: true });
