@@ -14,6 +14,7 @@ import { selectObjects } from '../src/partition/select-objects.js';
 import { isTransient, permanentFault, retryClass } from '../src/shared/aws-errors.js';
 import { createRetryPolicy, DEFAULT_MAX_ATTEMPTS, retryPolicyFromEnv, THROTTLED_ATTEMPTS } from '../src/shared/retry-policy.js';
 import { SendRate } from '../src/shared/send-rate.js';
+import { atPriority, createLimiter } from '../src/shared/limit.js';
 import { arrayOf, checkShape, count, object, optional, string } from '../src/shared/json-shape.js';
 import { checksumOf, createChecksum } from '../src/shared/checksums.js';
 import { ContentChecker, etagIsMd5, fullObjectChecksum, type IntegrityHeaders } from '../src/s3/content-check.js';
@@ -100,6 +101,31 @@ describe('days and names', () => {
     assert.deepEqual(parseDayExpression('yesterday', now), { year: 2024, month: 2, day: 29 });
     assert.deepEqual(parseDayExpression('today-2', now), { year: 2024, month: 2, day: 28 });
     assert.equal(parseDayExpression('2024-13-01', now), undefined);
+  });
+});
+
+describe('the bound on requests in flight', () => {
+  it('starts the waiting tasks of the lowest priority first, in order of arrival among equals, and never more than its bound', async () => {
+    const limit = createLimiter(2);
+    const started: string[] = [];
+    let [active, most] = [0, 0];
+    const releases = new Map<string, () => void>();
+    const task = (name: string) => () => {
+      started.push(name);
+      most = Math.max(most, ++active);
+      return new Promise<string>((resolve) => releases.set(name, () => (active--, resolve(name))));
+    };
+    const tick = () => new Promise((resolve) => setImmediate(resolve));
+    const all = [limit(task('a')), limit(task('b')), limit(task('day 2, first'), 2), atPriority(limit, 1)(task('day 1')), limit(task('day 2, second'), 2), limit(task('listing'))];
+    await tick();
+    assert.deepEqual(started, ['a', 'b']);
+    for (const name of ['a', 'b', 'listing', 'day 1', 'day 2, first', 'day 2, second']) {
+      releases.get(name)!();
+      await tick();
+    }
+    assert.deepEqual(started, ['a', 'b', 'listing', 'day 1', 'day 2, first', 'day 2, second']);
+    assert.equal(most, 2);
+    assert.deepEqual(await Promise.all(all), ['a', 'b', 'day 2, first', 'day 1', 'day 2, second', 'listing']);
   });
 });
 

@@ -42,8 +42,8 @@ export interface Guarded {
 /** What a day needs first, started ahead of it (download.ts, daysAhead). */
 export interface DayAhead {
   listing: Listing;
-  /** The first day's ledger and index, read beside its listing; a later day's are read once its listing has a key (an empty day costs one LIST). */
-  read?: Promise<DayRead>;
+  /** The day's ledger and index read ahead: the first day's beside its listing, a later day's once its listing has a key (undefined for an empty day, which costs one LIST). */
+  read?: Promise<DayRead | undefined>;
 }
 
 export type DaysAhead = (day: Day) => DayAhead;

@@ -11,7 +11,7 @@ import { addTo, emptySelection, selectObjects, type SelectedObject, type Selecti
 import { DayError } from '../shared/errors.js';
 import type { CommandSummary, DayOutcome } from '../shared/events.js';
 import { megabytes } from '../shared/units.js';
-import { forEachLimit } from '../shared/limit.js';
+import { atPriority, forEachLimit } from '../shared/limit.js';
 import { Listing } from '../store/listing.js';
 import { ObjectChangedError, ObjectGoneError, type ContentCheck, type ObjectInfo } from '../store/object-store.js';
 import { removeManifest, writeFileAtomic, writeManifest, writeSeriesCatalog } from '../workdir/hand-off.js';
@@ -46,16 +46,18 @@ export type AheadContext = Pick<DownloadDeps, 'config' | 'cold' | 'dest' | 'sign
  * is asked for, each page under the run's bound on requests in flight: a
  * range of mostly empty days costs one LIST a day, several at once, while
  * the days themselves (and their lines) stay in order. The first day's
- * ledger and index are read at once with its listing, so its GETs start a
- * round trip sooner. Memory: the listings of at most LISTS_AHEAD + 1 days
- * (about 1 MB for 6,000 keys).
+ * ledger and index are read at once with its listing, and a later day's once
+ * its listing has a key, so a day's GETs start a round trip sooner. Memory:
+ * the listings and ledgers of at most LISTS_AHEAD + 1 days (about 1 MB for
+ * 6,000 keys).
  */
 export function daysAhead(ctx: AheadContext, days: Day[], ahead = LISTS_AHEAD): DaysAhead {
   const started = new Map<string, DayAhead>();
   const position = new Map(days.map((d, i) => [isoDay(d), i]));
   const start = (d: Day | undefined) => {
     if (!d || started.has(isoDay(d)) || ctx.signal.aborted) return;
-    started.set(isoDay(d), { listing: listDay(ctx, d), read: d === days[0] ? readAhead(ctx, d) : undefined });
+    const listing = listDay(ctx, d);
+    started.set(isoDay(d), { listing, read: d === days[0] ? readAhead(ctx, d) : readOnceListed(ctx, d, listing) });
   };
   for (let j = 0; j <= ahead; j++) start(days[j]);
   return (day) => {
@@ -74,6 +76,22 @@ function readAhead(ctx: AheadContext, day: Day): Promise<DayRead> {
   return read;
 }
 
+/** The same, once the day's listing has a key (an empty day costs its LIST only): undefined for an empty day. */
+function readOnceListed(ctx: AheadContext, day: Day, listing: Listing): Promise<DayRead | undefined> {
+  const read = listing.isEmpty().then((empty) => (empty || ctx.signal.aborted ? undefined : DayCommit.read(ctx.dest, ctx.config, day, ctx.signal)));
+  read.catch(() => undefined);
+  return read;
+}
+
+/**
+ * A day's GETs wait behind those of the days before it (`i`: its place in
+ * the range), so the days in flight end one after another rather than
+ * together: while one day's last objects come and the next day reads its
+ * ledger, the days after it fill the connections. Listings and the requests
+ * beside a day (priority 0) go first.
+ */
+export const dayPriority = <D extends Pick<DownloadDeps, 'transfers'>>(deps: D, i: number): D => ({ ...deps, transfers: atPriority(deps.transfers, 1 + i) });
+
 /** What run does next with a downloaded day, still under the day's hold. */
 export type AfterDownload = (held: DownloadDeps, fetched: DayOutcome) => Promise<DayOutcome>;
 
@@ -84,7 +102,9 @@ export async function download(deps: DownloadDeps, options: DownloadOptions = {}
   const days = shardDays(deps, 'download', daysDescending(deps.range.from, deps.range.to));
   const empty = emptyRangeCheck(deps, 'download', days.length);
   const ahead = deps.ahead ?? daysAhead(deps, days);
-  const summary = await forEachDay(deps, 'download', days, DOWNLOAD_DAYS_IN_FLIGHT, async (day, dayDeps) => empty.seen(await downloadDay(dayDeps, day, { ...options, ahead })), { ordered: true });
+  const summary = await forEachDay(deps, 'download', days, DOWNLOAD_DAYS_IN_FLIGHT, async (day, dayDeps, i) => empty.seen(await downloadDay(dayPriority(dayDeps, i), day, { ...options, ahead })), {
+    ordered: true,
+  });
   empty.report();
   // the series listed, for upload's series catalog (a later ListTimeSeries would need upload to have SiteWise access)
   const listed = options.dryRun ? undefined : await deps.series.asked()?.catch(() => undefined);
@@ -246,7 +266,7 @@ interface DayPlan {
 }
 
 /** Reads the ledger (adopting an original-written destination, which needs the whole listing) and the series. */
-async function openDay(ctx: DownloadDeps, day: Day, everyKey: () => Promise<ObjectInfo[]>, options: DownloadOptions, read?: Promise<DayRead>): Promise<DayPlan> {
+async function openDay(ctx: DownloadDeps, day: Day, everyKey: () => Promise<ObjectInfo[]>, options: DownloadOptions, read?: Promise<DayRead | undefined>): Promise<DayPlan> {
   const { config, cold, dest, signal } = ctx;
   const commit = await DayCommit.open(dest, config, day, commitOptions(ctx), read);
   const previousIds = commit.previousIds ?? [];

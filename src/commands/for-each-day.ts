@@ -25,7 +25,7 @@ function isDayFailure(err: unknown, signal: AbortSignal): boolean {
  * days before it have ended, so days worked on at once still print one after
  * another (progress goes to the live line at once).
  */
-export async function forEachDay<C extends RunContext>(ctx: C, stage: Stage, days: Day[], parallel: number, work: (day: Day, dayCtx: C) => Promise<DayOutcome>, options: { ordered?: boolean } = {}): Promise<CommandSummary> {
+export async function forEachDay<C extends RunContext>(ctx: C, stage: Stage, days: Day[], parallel: number, work: (day: Day, dayCtx: C, index: number) => Promise<DayOutcome>, options: { ordered?: boolean } = {}): Promise<CommandSummary> {
   const summary: CommandSummary = { done: [], skipped: [], busy: [], failed: [] };
   ctx.emit({ type: 'command-start', stage, days: days.length });
   const order = options.ordered && parallel > 1 ? inDayOrder(ctx.emit, days.length) : undefined;
@@ -36,7 +36,7 @@ export async function forEachDay<C extends RunContext>(ctx: C, stage: Stage, day
       const t0 = Date.now();
       const name = isoDay(day);
       try {
-        const outcome = await work(day, order ? { ...ctx, emit } : ctx);
+        const outcome = await work(day, order ? { ...ctx, emit } : ctx, i);
         (outcome.status === 'done' ? summary.done : outcome.status === 'busy' ? summary.busy : summary.skipped).push(name);
         emit({ type: 'day-end', stage, day: name, seconds: (Date.now() - t0) / 1000, ...outcome });
       } catch (err) {

@@ -5,7 +5,7 @@ import { createLimiter } from '../shared/limit.js';
 import { mergedDayDir } from '../workdir/layout.js';
 import type { RunDeps } from './deps.js';
 import { compactDay } from './compact.js';
-import { daysAhead, downloadDay, emptyRangeCheck } from './download.js';
+import { daysAhead, downloadDay, emptyRangeCheck, dayPriority } from './download.js';
 import { forEachDay, shardDays } from './for-each-day.js';
 import { mergeDay } from './merge.js';
 import { publishCatalog, uploadDay } from './upload.js';
@@ -34,10 +34,10 @@ export async function run(deps: RunDeps, daysInFlight = DAYS_IN_FLIGHT): Promise
   const merges = createLimiter(MERGES_AT_ONCE);
   // a format whose day takes most of the memory bound (Parquet) is written with no upload beside it
   const uploads = deps.format.daysAtOnce > 1 ? createLimiter(UPLOADS_AT_ONCE) : merges;
-  const summary = await forEachDay(deps, 'run', days, daysInFlight, async (day) => {
+  const summary = await forEachDay(deps, 'run', days, daysInFlight, async (day, _, i) => {
     const waiting = existsSync(mergedDayDir(deps.config, day));
     // the whole day, download to commit, under one hold of the day
-    const outcome = await downloadDay(deps, day, { holdEmpty: waiting, ahead }, async (held, fetched): Promise<DayOutcome> => {
+    const outcome = await downloadDay(dayPriority(deps, i), day, { holdEmpty: waiting, ahead }, async (held, fetched): Promise<DayOutcome> => {
       const ctx = { ...deps, signal: held.signal, hold: held.hold };
       if (fetched.status !== 'done') {
         // a day an earlier run committed but was stopped before cleaning up

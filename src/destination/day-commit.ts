@@ -77,12 +77,12 @@ export class DayCommit {
 
   /**
    * The day, from its ledger and index read now, or from `read` started
-   * earlier (download reads the first day's beside its listing, before the
-   * day's hold is taken): a commit stays safe either way, as its ledger PUT
-   * names the ETag read and so finds any commit made since.
+   * earlier (download reads the days' ahead of their work, before the day's
+   * hold is taken; undefined: not read): a commit stays safe either way, as
+   * its ledger PUT names the ETag read and so finds any commit made since.
    */
-  static async open(dest: ObjectStore, layout: DestinationLayout, day: Day, options: CommitOptions = {}, read?: Promise<DayRead>): Promise<DayCommit> {
-    const { ledger, indexIds } = await (read ?? DayCommit.read(dest, layout, day, options.signal));
+  static async open(dest: ObjectStore, layout: DestinationLayout, day: Day, options: CommitOptions = {}, read?: Promise<DayRead | undefined>): Promise<DayCommit> {
+    const { ledger, indexIds } = (await read) ?? (await DayCommit.read(dest, layout, day, options.signal));
     return new DayCommit(dest, layout, day, ledger, indexIds, options);
   }
 

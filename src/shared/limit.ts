@@ -1,21 +1,33 @@
-/** Runs a task when a place is free. */
-export type Limiter = <T>(task: () => Promise<T>) => Promise<T>;
+/** Runs a task when a place is free; of the tasks waiting, those of the lowest `priority` first (default 0), in order of arrival. */
+export type Limiter = <T>(task: () => Promise<T>, priority?: number) => Promise<T>;
 
-/** Runs at most `n` of the given tasks at once, in order of arrival. */
+/** Runs at most `n` of the given tasks at once: the waiting ones by priority, then in order of arrival. */
 export function createLimiter(n: number): Limiter {
   let active = 0;
-  const waiting: (() => void)[] = [];
-  return async <T>(task: () => Promise<T>): Promise<T> => {
-    if (active >= n) await new Promise<void>((resolve) => waiting.push(resolve));
+  const waiting: { priority: number; start: () => void }[] = [];
+  return async <T>(task: () => Promise<T>, priority = 0): Promise<T> => {
+    if (active >= n) {
+      await new Promise<void>((start) => {
+        let at = waiting.length;
+        while (at > 0 && waiting[at - 1]!.priority > priority) at--;
+        waiting.splice(at, 0, { priority, start });
+      });
+    }
     active++;
     try {
       return await task();
     } finally {
       active--;
-      waiting.shift()?.();
+      waiting.shift()?.start();
     }
   };
 }
+
+/** `limit` with every task at `priority`. */
+export const atPriority =
+  (limit: Limiter, priority: number): Limiter =>
+  (task) =>
+    limit(task, priority);
 
 /**
  * Maps with at most `n` tasks in flight. On the first failure no new task is
