@@ -99,13 +99,26 @@ export class S3Bucket implements ObjectStore {
   }
 
   async *listPages(prefix: string, signal?: AbortSignal): AsyncGenerator<ObjectInfo[]> {
+    const fast = await this.fast().catch(() => undefined);
     let token: string | undefined;
     do {
-      const page = await this.call('ListObjectsV2', prefix, () => this.client.send(new ListObjectsV2Command({ Bucket: this.name, Prefix: prefix, ContinuationToken: token }), { abortSignal: signal }), signal);
-      yield (page.Contents ?? []).flatMap((o) => (o.Key === undefined ? [] : [{ key: o.Key, size: o.Size ?? 0, etag: unquote(o.ETag), ...(o.StorageClass ? { storageClass: o.StorageClass } : {}) }]));
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-      if (page.IsTruncated && !token) throw new Error(`${this.target(prefix)}: the listing says it has more keys but gives no continuation token`);
+      const page = await this.call('ListObjectsV2', prefix, () => (fast ? fast.listPage(prefix, token, signal) : this.sdkListPage(prefix, token, signal)), signal);
+      yield page.objects;
+      token = page.next;
     } while (token);
+  }
+
+  /** listPage through the SDK: for a bucket the hand-signed path does not serve. */
+  private async sdkListPage(prefix: string, token: string | undefined, signal?: AbortSignal): Promise<{ objects: ObjectInfo[]; next?: string }> {
+    const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.name, Prefix: prefix, ContinuationToken: token }), { abortSignal: signal });
+    const objects = (page.Contents ?? []).flatMap((o) => (o.Key === undefined ? [] : [{ key: o.Key, size: o.Size ?? 0, etag: unquote(o.ETag), ...(o.StorageClass ? { storageClass: o.StorageClass } : {}) }]));
+    if (page.IsTruncated && !page.NextContinuationToken) throw new Error(`${this.target(prefix)}: the listing says it has more keys but gives no continuation token`);
+    return { objects, ...(page.IsTruncated ? { next: page.NextContinuationToken } : {}) };
+  }
+
+  /** The hand-signed GET and LIST path (undefined where the bucket needs what it does not do). */
+  private fast(): Promise<FastGet | undefined> {
+    return (this.fastGet ??= FastGet.create(this.client, this.name, this.downloadSockets, this.timeouts));
   }
 
   async head(key: string, signal?: AbortSignal): Promise<(ObjectInfo & { lastModified?: Date }) | undefined> {
@@ -211,9 +224,8 @@ export class S3Bucket implements ObjectStore {
     const checkSize = (size: number) => {
       if (size !== object.size) throw new MismatchError(`truncated download of ${object.key}: ${size} of ${object.size} bytes`);
     };
-    this.fastGet ??= FastGet.create(this.client, this.name, this.downloadSockets, this.timeouts);
     const attempt = async (): Promise<Downloaded> => {
-      const fast = object.size <= IN_MEMORY_DOWNLOAD_MAX ? await this.fastGet : undefined;
+      const fast = object.size <= IN_MEMORY_DOWNLOAD_MAX ? await this.fast() : undefined;
       if (fast) {
         // Small objects (nearly all cold-tier files): one lean GET, one buffer, one synchronous
         // write. Creating a file costs ~0.3 ms of system time here; done in place it saves the
