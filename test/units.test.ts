@@ -127,6 +127,28 @@ describe('the bound on requests in flight', () => {
     assert.equal(most, 2);
     assert.deepEqual(await Promise.all(all), ['a', 'b', 'day 2, first', 'day 1', 'day 2, second', 'listing']);
   });
+
+  it("hands an ending task's place to the one waiting: a task that arrives in between waits too", async () => {
+    const limit = createLimiter(1);
+    let release!: () => void;
+    const first = limit(() => new Promise<void>((resolve) => (release = resolve)));
+    let [running, most] = [0, 0];
+    const counted = async () => {
+      most = Math.max(most, ++running);
+      await new Promise((resolve) => setImmediate(resolve));
+      running--;
+    };
+    const waiting = limit(counted);
+    let late: Promise<void> | undefined;
+    release();
+    // runs right after the first task's end is handled, before the waiting task goes on
+    queueMicrotask(() => {
+      late = limit(counted);
+    });
+    await Promise.all([first, waiting]);
+    await late;
+    assert.equal(most, 1);
+  });
 });
 
 describe('fault classification', () => {

@@ -6,19 +6,21 @@ export function createLimiter(n: number): Limiter {
   let active = 0;
   const waiting: { priority: number; start: () => void }[] = [];
   return async <T>(task: () => Promise<T>, priority = 0): Promise<T> => {
-    if (active >= n) {
+    if (active < n) active++;
+    else {
+      // the place is handed over by the task that ends (still counted): none arriving meanwhile can take it
       await new Promise<void>((start) => {
         let at = waiting.length;
         while (at > 0 && waiting[at - 1]!.priority > priority) at--;
         waiting.splice(at, 0, { priority, start });
       });
     }
-    active++;
     try {
       return await task();
     } finally {
-      active--;
-      waiting.shift()?.start();
+      const next = waiting.shift();
+      if (next) next.start();
+      else active--;
     }
   };
 }
