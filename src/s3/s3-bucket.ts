@@ -15,7 +15,7 @@ import { checksumOf } from '../shared/checksums.js';
 import { createRetryPolicy, DEFAULT_TIMEOUTS, type RetryPolicy, type Timeouts } from '../shared/retry-policy.js';
 import { ObjectArchivedError, ObjectChangedError, ObjectGoneError, PreconditionFailedError, type ConditionalSupport, type Downloaded, type ObjectInfo, type ObjectStore, type PutOptions, type StoredObject } from '../store/object-store.js';
 import { ContentChecker, fromSdkOutput, MismatchError, type IntegrityHeaders } from './content-check.js';
-import { FastGet } from './fast-get.js';
+import { FastGet, type ListPage } from './fast-get.js';
 import { abortUploads, fileDigests, PART_SIZE, uploadParts, type ServerSideEncryptionSettings } from './multipart-upload.js';
 import { isNotFound, isPreconditionFailed, orMissing, unquote } from './s3-responses.js';
 import { verifyStored } from './verify-upload.js';
@@ -104,16 +104,16 @@ export class S3Bucket implements ObjectStore {
     do {
       const page = await this.call('ListObjectsV2', prefix, () => (fast ? fast.listPage(prefix, token, signal) : this.sdkListPage(prefix, token, signal)), signal);
       yield page.objects;
-      token = page.next;
+      if (page.truncated && !page.next) throw new Error(`${this.target(prefix)}: the listing says it has more keys but gives no continuation token`);
+      token = page.truncated ? page.next : undefined;
     } while (token);
   }
 
   /** listPage through the SDK: for a bucket the hand-signed path does not serve. */
-  private async sdkListPage(prefix: string, token: string | undefined, signal?: AbortSignal): Promise<{ objects: ObjectInfo[]; next?: string }> {
+  private async sdkListPage(prefix: string, token: string | undefined, signal?: AbortSignal): Promise<ListPage> {
     const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.name, Prefix: prefix, ContinuationToken: token }), { abortSignal: signal });
     const objects = (page.Contents ?? []).flatMap((o) => (o.Key === undefined ? [] : [{ key: o.Key, size: o.Size ?? 0, etag: unquote(o.ETag), ...(o.StorageClass ? { storageClass: o.StorageClass } : {}) }]));
-    if (page.IsTruncated && !page.NextContinuationToken) throw new Error(`${this.target(prefix)}: the listing says it has more keys but gives no continuation token`);
-    return { objects, ...(page.IsTruncated ? { next: page.NextContinuationToken } : {}) };
+    return { objects, truncated: page.IsTruncated === true, next: page.NextContinuationToken };
   }
 
   /** The hand-signed GET and LIST path (undefined where the bucket needs what it does not do). */
